@@ -1,0 +1,38 @@
+"""Alembic's entry point: the URL comes from the same place as the service's, the metadata from the models."""
+
+import os
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from db.session import is_sqlite, make_engine, resolve_url
+
+config = context.config
+url = config.attributes.get("database_url") or resolve_url(os.environ.get("DATABASE_URL"))
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, target_metadata=SQLModel.metadata, literal_binds=True,
+                      render_as_batch=is_sqlite(url))
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            # SQLite alters tables by copying them ("batch" mode); PostgreSQL alters in place.
+            context.configure(connection=connection, target_metadata=SQLModel.metadata,
+                              render_as_batch=is_sqlite(url))
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,1 @@
+"""Storage: models, the engine, and queries that are always scoped to one owner."""

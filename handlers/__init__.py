@@ -1,0 +1,1 @@
+"""The HTTP service: the spec's operations, its security function, the app factory and the CLI."""

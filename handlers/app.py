@@ -1,0 +1,63 @@
+"""The app factory: the spec routes, Connexion validates and secures, this file only wires things."""
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from connexion import AsyncApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from starlette.middleware.cors import CORSMiddleware
+
+from db.session import close_database, open_database
+from handlers import errors, security
+from handlers.edge import Edge
+from handlers.routes import SpecRoutes
+from handlers.settings import Settings
+from handlers.validation import VALIDATORS
+
+SPEC_FILE = Path(__file__).resolve().parent.parent / "openapi" / "tasks-api.yaml"
+
+
+def create_app(settings: Settings | None = None) -> AsyncApp:
+    settings = settings or Settings.from_env()
+    security.configure(settings)
+    routes = SpecRoutes(SPEC_FILE)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        open_database(settings.database_url, pool_size=settings.db_pool_size,
+                      max_overflow=settings.db_max_overflow)
+        try:
+            yield
+        finally:
+            close_database()
+
+    app = AsyncApp(
+        __name__,
+        lifespan=lifespan,
+        specification_dir=SPEC_FILE.parent,
+        validator_map=VALIDATORS,
+        strict_validation=True,
+        validate_responses=settings.response_validation,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
+    )
+    app.add_api(SPEC_FILE.name)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            position=MiddlewarePosition.BEFORE_EXCEPTION,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Location", "X-Request-ID"],
+        )
+    app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates)
+    errors.register(app, routes)
+    logging.getLogger("connexion").setLevel(logging.WARNING)
+    return app
+
+
+def create_app_from_env() -> AsyncApp:
+    """The factory uvicorn's workers import; each reads the same environment."""
+    return create_app(Settings.from_env())

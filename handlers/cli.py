@@ -1,0 +1,73 @@
+"""`tasks-api`: serve, migrate, token."""
+
+import argparse
+import logging
+import sys
+import time
+
+import jwt
+import uvicorn
+
+from db import migrations
+from db.session import is_sqlite
+from handlers.settings import ConfigError, Settings
+
+log = logging.getLogger("tasks_api")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tasks-api", description="The contract-first Tasks API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    commands.add_parser("migrate", help="upgrade DATABASE_URL's schema to the newest revision")
+    token = commands.add_parser("token", help="print a signed token for local use")
+    token.add_argument("--user", required=True, help="the user id, used as the token's sub")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as error:
+        print(f"tasks-api: configuration error: {error}", file=sys.stderr)
+        return 2
+    return {"serve": _serve, "migrate": _migrate, "token": _token}[args.command](settings, args)
+
+
+def _serve(settings: Settings, args) -> int:
+    if is_sqlite(settings.database_url):
+        migrations.upgrade(settings.database_url)
+    elif not migrations.is_current(settings.database_url):
+        print("tasks-api: the database schema is not up to date; run `tasks-api migrate` first.", file=sys.stderr)
+        return 2
+    if settings.dev_secret_file:
+        log.warning("*** DEVELOPMENT MODE: BETTER_AUTH_SECRET is not set; tokens are signed with a generated "
+                    "secret stored in %s. Set BETTER_AUTH_SECRET for anything but local use. ***",
+                    settings.dev_secret_file)
+    uvicorn.run("handlers.app:create_app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, access_log=False, log_level="info")
+    return 0
+
+
+def _migrate(settings: Settings, _args) -> int:
+    migrations.upgrade(settings.database_url)
+    print("tasks-api: database schema is up to date.")
+    return 0
+
+
+def _token(settings: Settings, args) -> int:
+    now = int(time.time())
+    claims = {"sub": args.user, "iat": now, "exp": now + args.ttl}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    print(jwt.encode(claims, settings.jwt_secret, algorithm="HS256"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

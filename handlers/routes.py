@@ -1,0 +1,26 @@
+"""The spec's paths, as the edge of the app needs them: templates for logs, methods for `Allow`."""
+
+from pathlib import Path
+
+import yaml
+from starlette.routing import compile_path
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class SpecRoutes:
+    def __init__(self, spec_file: Path) -> None:
+        paths = yaml.safe_load(spec_file.read_text())["paths"]
+        self.templates = {}
+        self._methods = []
+        for template, item in paths.items():
+            methods = [m.upper() for m in HTTP_METHODS if m in item]
+            self._methods.append((compile_path(template)[0], ", ".join(methods)))
+            for method in methods:
+                self.templates[item[method.lower()]["operationId"]] = template
+
+    def allow_header(self, path: str) -> str:
+        for pattern, methods in self._methods:
+            if pattern.match(path):
+                return methods
+        return ""

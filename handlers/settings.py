@@ -1,0 +1,105 @@
+"""One settings object, read once from the environment, with safe defaults for local use."""
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from db.session import is_sqlite, resolve_url
+
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(ValueError):
+    """A setting that would make the service unsafe or unable to run."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    jwt_secret: str = field(repr=False)
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_seconds: int = 30
+    allowed_origins: tuple[str, ...] = ()
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    response_validation: bool = False
+    dev_secret_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        database_url = resolve_url(environ.get("DATABASE_URL"))
+        secret = environ.get("BETTER_AUTH_SECRET", "")
+        dev_secret_file = None
+        if not is_sqlite(database_url):
+            if not secret:
+                raise ConfigError("BETTER_AUTH_SECRET is not set; it is required with PostgreSQL.")
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(f"BETTER_AUTH_SECRET is shorter than {MIN_SECRET_BYTES} bytes; "
+                                  "use a long random value with PostgreSQL.")
+        elif not secret:
+            dev_secret_file = _dev_secret_path(database_url)
+            secret = _read_or_create_secret(dev_secret_file) if dev_secret_file else secrets.token_urlsafe(48)
+        return cls(
+            database_url=database_url,
+            jwt_secret=secret,
+            jwt_issuer=environ.get("JWT_ISSUER") or None,
+            jwt_audience=environ.get("JWT_AUDIENCE") or None,
+            jwt_leeway_seconds=_integer(environ, "JWT_LEEWAY_SECONDS", 30, minimum=0),
+            allowed_origins=tuple(o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
+            db_pool_size=_integer(environ, "DB_POOL_SIZE", 5, minimum=1),
+            db_max_overflow=_integer(environ, "DB_MAX_OVERFLOW", 10, minimum=0),
+            response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),
+            dev_secret_file=dev_secret_file,
+        )
+
+
+def _integer(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}.")
+    return value
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}.")
+
+
+def _dev_secret_path(database_url: str) -> Path | None:
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database).resolve().with_name(Path(database).name + ".secret")
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """Created once, owner-only, and atomically: a concurrent process (or worker) reads the same secret."""
+    if not path.exists():
+        draft = path.with_name(f"{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)  # fails if another process won the race; theirs is kept
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,139 @@
+"""Connexion validators that answer with one entry per invalid field, and refuse bodies that are not
+UTF-8 JSON the database could store. The rules themselves all come from the spec."""
+
+import json
+
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import ProblemException
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+
+MAX_MESSAGE_CHARS = 200
+
+
+def invalid(errors: list[dict]) -> ProblemException:
+    summary = "; ".join(f"{e['field'] or e['location']}: {e['message']}" for e in errors[:5])
+    return ProblemException(status=400, title="Bad Request", detail=f"The request is invalid. {summary}",
+                            ext={"errors": errors})
+
+
+def malformed_body(message: str) -> ProblemException:
+    return invalid([{"location": "body", "field": "", "message": message}])
+
+
+def field_errors(error: ValidationError, location: str, prefix: str = "") -> list[dict]:
+    """Turns one jsonschema error into entries naming the exact field, in words a client can act on."""
+    path = ".".join(str(part) for part in (*([prefix] if prefix else []), *error.absolute_path))
+    kind, limit = error.validator, error.validator_value
+    if kind == "required":
+        return [{"location": location, "field": _join(path, name), "message": "is required"}
+                for name in limit if name not in error.instance]
+    if kind == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        return [{"location": location, "field": _join(path, name), "message": "is not a known field"}
+                for name in error.instance if name not in known]
+    return [{"location": location, "field": path, "message": _describe(error)}]
+
+
+def _describe(error: ValidationError) -> str:
+    limit = error.validator_value
+    plural = "" if limit == 1 else "s"
+    match error.validator:
+        case "maxLength":
+            return f"must be at most {limit} characters"
+        case "minLength":
+            return f"must be at least {limit} character{plural}"
+        case "maximum":
+            return f"must be at most {limit}"
+        case "minimum":
+            return f"must be at least {limit}"
+        case "enum":
+            return "must be one of: " + ", ".join(map(str, limit))
+        case "type":
+            return f"must be of type {limit}" + (" or null" if error.schema.get("nullable") else "")
+        case "minProperties":
+            return f"must have at least {limit} field{plural}"
+        case "pattern":
+            return error.schema.get("description") or f"must match the pattern {limit}"
+    return error.message[:MAX_MESSAGE_CHARS]
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _collect(validator, instance, location: str, prefix: str = "") -> list[dict]:
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    return [entry for error in errors for entry in field_errors(error, location, prefix)]
+
+
+class JSONBodyValidator(JSONRequestBodyValidator):
+    async def _parse(self, stream, scope):
+        raw = b"".join([chunk async for chunk in stream])
+        if not raw.strip():
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise malformed_body("is not valid UTF-8") from None
+        try:
+            body = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as error:
+            message = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+            raise malformed_body(f"is not valid JSON: {message}") from None
+        if "\\u" in text and not _encodable(body):
+            raise malformed_body("contains a lone UTF-16 surrogate escape, which is not text")
+        return body
+
+    def _validate(self, body):
+        if body is None and not self._nullable:
+            raise malformed_body("a JSON body is required")
+        errors = _collect(self._validator, body, "body")
+        if errors:
+            raise invalid(errors)
+
+
+class FieldParameterValidator(ParameterValidator):
+    def validate_request(self, request):
+        if self.strict_validation:
+            unknown = self.validate_query_parameter_list(request, security_params=self.security_query_params)
+            if unknown:
+                raise invalid([{"location": "query", "field": name, "message": "is not a known parameter"}
+                               for name in sorted(unknown)])
+        values = {
+            "query": request.query_params,
+            "path": request.path_params,
+            "header": request.headers,
+        }
+        errors = []
+        for location, params in self.parameters.items():
+            for param in params:
+                value = values.get(location, {}).get(param["name"])
+                if value is None:
+                    if param.get("required"):
+                        errors.append({"location": location, "field": param["name"], "message": "is required"})
+                    continue
+                schema = param.get("schema", param)
+                validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+                errors += _collect(validator, value, location, param["name"])
+        if errors:
+            raise invalid(errors)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _encodable(value) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+VALIDATORS = {
+    **VALIDATOR_MAP,
+    "parameter": FieldParameterValidator,
+    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": JSONBodyValidator}),
+}

@@ -1,7 +1,8 @@
-"""The engine and transactions. The engine is opened by the app's lifespan, never at import time."""
+"""The engine and transactions. The engine is made by the app's lifespan, never at import time."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
@@ -9,7 +10,7 @@ from sqlmodel import Session
 
 DEFAULT_URL = "sqlite:///./tasks.db"
 
-_engine: Engine | None = None
+_current_engine: ContextVar[Engine] = ContextVar("engine")
 
 
 def resolve_url(raw: str | None) -> str:
@@ -49,23 +50,24 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def open_database(url: str, **pool) -> Engine:
-    global _engine
-    _engine = make_engine(url, **pool)
-    return _engine
+@contextmanager
+def using(engine: Engine) -> Iterator[None]:
+    """Binds the engine for the code in this block (a request, with the handler's worker thread).
 
-
-def close_database() -> None:
-    global _engine
-    if _engine is not None:
-        _engine.dispose()
-        _engine = None
+    A context variable rather than a global, so two apps in one process (tests) never share an engine.
+    """
+    token = _current_engine.set(engine)
+    try:
+        yield
+    finally:
+        _current_engine.reset(token)
 
 
 def engine() -> Engine:
-    if _engine is None:
-        raise RuntimeError("the database is not open: the app's lifespan opens it")
-    return _engine
+    try:
+        return _current_engine.get()
+    except LookupError:
+        raise RuntimeError("no database is bound: the app binds one for each request") from None
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
 
-from db.session import close_database, open_database
+from db.session import make_engine, using
 from handlers import errors, security
 from handlers.edge import Edge
 from handlers.routes import SpecRoutes
@@ -21,17 +21,20 @@ SPEC_FILE = Path(__file__).resolve().parent.parent / "openapi" / "tasks-api.yaml
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings.from_env()
-    security.configure(settings)
+    verify = security.verifier(settings)
     routes = SpecRoutes(SPEC_FILE)
+
+    database = {}
 
     @asynccontextmanager
     async def lifespan(_app):
-        open_database(settings.database_url, pool_size=settings.db_pool_size,
-                      max_overflow=settings.db_max_overflow)
+        database["engine"] = make_engine(settings.database_url, pool_size=settings.db_pool_size,
+                                         max_overflow=settings.db_max_overflow)
         try:
             yield
         finally:
-            close_database()
+            database.pop("engine").dispose()
+
 
     app = AsyncApp(
         __name__,
@@ -53,9 +56,30 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             expose_headers=["Location", "X-Request-ID"],
         )
     app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates)
+    app.add_middleware(BindServices, position=MiddlewarePosition.BEFORE_EXCEPTION, database=database,
+                       verify=verify)
     errors.register(app, routes)
     logging.getLogger("connexion").setLevel(logging.WARNING)
     return app
+
+
+class BindServices:
+    """Gives each request this app's engine and token verifier, through context variables.
+
+    The spec names the security function and handlers are plain functions, so neither can be handed
+    the app's objects; binding them per request keeps two apps in one process (tests) apart.
+    """
+
+    def __init__(self, app, database: dict, verify) -> None:
+        self.app = app
+        self.database = database
+        self.verify = verify
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        with using(self.database["engine"]), security.using(self.verify):
+            await self.app(scope, receive, send)
 
 
 def create_app_from_env() -> AsyncApp:

@@ -4,6 +4,10 @@ Connexion calls it inline on the event loop, so it stays CPU-only. Handlers rece
 subject as `user` and nothing else.
 """
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import jwt
 from connexion.exceptions import ProblemException
 
@@ -12,12 +16,11 @@ from handlers.settings import Settings
 ALGORITHMS = ["HS256"]  # fixed here, never taken from the token's header
 MAX_TOKEN_CHARS = 8192  # refuse absurd tokens before spending time decoding them
 
-_verify = None
+_current_verifier: ContextVar[Callable[[str], dict]] = ContextVar("verifier")
 
 
-def configure(settings: Settings) -> None:
-    """Replaceable verification: a later key source (JWKS) swaps this function, nothing else."""
-    global _verify
+def verifier(settings: Settings) -> Callable[[str], dict]:
+    """Token -> claims, or jwt.InvalidTokenError. The one replaceable place that knows about keys."""
     required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else []) + (["aud"] if settings.jwt_audience else [])
 
     def verify(token: str) -> dict:
@@ -32,14 +35,24 @@ def configure(settings: Settings) -> None:
             options={"require": required, "verify_aud": settings.jwt_audience is not None},
         )
 
-    _verify = verify
+    return verify
+
+
+@contextmanager
+def using(verify: Callable[[str], dict]) -> Iterator[None]:
+    """Binds an app's verifier for one request; a context variable, so apps never share one."""
+    token = _current_verifier.set(verify)
+    try:
+        yield
+    finally:
+        _current_verifier.reset(token)
 
 
 def bearer_info(token: str, request) -> dict:
     if len(token) > MAX_TOKEN_CHARS:
         raise unauthorized("The token is too long.")
     try:
-        claims = _verify(token)
+        claims = _current_verifier.get()(token)
     except jwt.ExpiredSignatureError:
         raise unauthorized("The token has expired.") from None
     except jwt.InvalidTokenError:

@@ -1,0 +1,137 @@
+"""The database lifecycle and the domain's fixtures.
+
+Every test runs against SQLite and, when it can be reached, a throwaway PostgreSQL database created
+for this run and dropped at its end. Under CI=true PostgreSQL is required, not skipped.
+"""
+
+import os
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import replace
+
+import jwt
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from db import migrations
+from db.session import resolve_url
+from handlers.app import create_app
+from handlers.settings import Settings
+
+SECRET = "test-secret-" + "0123456789abcdef" * 4
+ADMIN_URL = resolve_url(os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+POSTGRES_HINT = ("PostgreSQL tests skipped: no server at TEST_DATABASE_URL "
+                 f"({make_url(ADMIN_URL).render_as_string(hide_password=True)}); start PostgreSQL or set "
+                 "TEST_DATABASE_URL to a server where this user may create databases.")
+
+
+@contextmanager
+def throwaway_postgres():
+    """Creates a fresh database on the admin server, yields its URL, and drops it afterwards."""
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"tasks_api_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        admin.dispose()
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(POSTGRES_HINT)
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    with throwaway_postgres() as url:
+        migrations.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'tasks.db'}"
+    migrations.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request):
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url):
+    return Settings(database_url=database_url, jwt_secret=SECRET, response_validation=True)
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def session_client(app):
+    with app.test_client() as client:
+        yield client
+
+
+@pytest.fixture
+def client(session_client, database_url):
+    """The app over HTTP; every test starts from empty tables."""
+    yield session_client
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM tasks"))
+        connection.execute(text("DELETE FROM users"))
+    engine.dispose()
+
+
+def token_for(user: str, secret: str = SECRET, **claims) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + 600, **claims}, secret, algorithm="HS256")
+
+
+def headers_for(user: str, **claims) -> dict:
+    return {"Authorization": f"Bearer {token_for(user, **claims)}"}
+
+
+@pytest.fixture
+def alice():
+    return "alice"
+
+
+@pytest.fixture
+def bob():
+    return "bob_2"
+
+
+@pytest.fixture
+def alice_headers(alice):
+    return headers_for(alice)
+
+
+@pytest.fixture
+def bob_headers(bob):
+    return headers_for(bob)
+
+
+@pytest.fixture
+def a_task(client, alice, alice_headers):
+    response = client.post(f"/api/{alice}/tasks", json={"title": "Buy milk", "description": "Two litres"},
+                           headers=alice_headers)
+    assert response.status_code == 201
+    return response.json()
+
+
+@pytest.fixture
+def with_settings(settings):
+    """Settings like the suite's, with some fields changed."""
+    return lambda **changes: replace(settings, **changes)

@@ -1,0 +1,150 @@
+"""Every error is a problem document with the right status, and bad input never reaches storage."""
+
+import pytest
+from conftest import headers_for
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    assert "Traceback" not in response.text and "SELECT" not in response.text
+    return body
+
+
+def fields(body: dict) -> set[str]:
+    return {error["field"] for error in body["errors"]}
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({}, "title"),
+    ({"title": ""}, "title"),
+    ({"title": " \t\n "}, "title"),
+    ({"title": "x" * 256}, "title"),
+    ({"title": "nul\u0000byte"}, "title"),
+    ({"title": 42}, "title"),
+    ({"title": "ok", "description": "x" * 1001}, "description"),
+    ({"title": "ok", "description": "nul\u0000"}, "description"),
+    ({"title": "ok", "completed": "yes"}, "completed"),
+    ({"title": "ok", "priority": 1}, "priority"),
+    ({"title": "ok", "id": "00000000-0000-4000-8000-000000000000"}, "id"),
+    ({"title": "ok", "created_at": "2026-01-01T00:00:00Z"}, "created_at"),
+    ({"title": "ok", "user_id": "bob"}, "user_id"),
+])
+def test_invalid_task_bodies_are_400_naming_the_field(client, alice, alice_headers, payload, field):
+    body = assert_problem(client.post(f"/api/{alice}/tasks", json=payload, headers=alice_headers), 400)
+
+    assert field in fields(body)
+    assert client.get(f"/api/{alice}/tasks", headers=alice_headers).json()["count"] == 0
+
+
+def test_all_invalid_fields_are_reported_at_once(client, alice, alice_headers):
+    body = assert_problem(client.post(f"/api/{alice}/tasks", json={"title": "", "description": 5, "x": 1},
+                                      headers=alice_headers), 400)
+    assert fields(body) == {"title", "description", "x"}
+
+
+def test_title_may_be_exactly_255_characters_and_unicode(client, alice, alice_headers):
+    title = "é" * 254 + "🙂"
+    response = client.post(f"/api/{alice}/tasks", json={"title": title}, headers=alice_headers)
+    assert response.status_code == 201
+    assert response.json()["title"] == title
+
+
+@pytest.mark.parametrize("raw", [
+    b"{not json",
+    b'{"title": "\xff\xfe"}',
+    b'{"title": "\\ud800"}',
+    b'{"title": "ok", "completed": NaN}',
+    b"",
+    b"[]",
+    b"null",
+])
+def test_malformed_bodies_are_400(client, alice, alice_headers, raw):
+    response = client.post(f"/api/{alice}/tasks", content=raw,
+                           headers={**alice_headers, "Content-Type": "application/json"})
+    assert_problem(response, 400)
+    assert client.get(f"/api/{alice}/tasks", headers=alice_headers).json()["count"] == 0
+
+
+def test_update_needs_at_least_one_field(client, alice, alice_headers, a_task):
+    response = client.put(f"/api/{alice}/tasks/{a_task['id']}", json={}, headers=alice_headers)
+    assert_problem(response, 400)
+
+
+def test_a_failed_update_changes_nothing(client, alice, alice_headers, a_task):
+    url = f"/api/{alice}/tasks/{a_task['id']}"
+    assert_problem(client.put(url, json={"title": "new", "description": "x" * 1001}, headers=alice_headers), 400)
+    assert client.get(url, headers=alice_headers).json() == a_task
+
+
+def test_toggle_body_must_be_exactly_completed(client, alice, alice_headers, a_task):
+    url = f"/api/{alice}/tasks/{a_task['id']}/complete"
+    assert_problem(client.patch(url, json={"completed": "yes"}, headers=alice_headers), 400)
+    assert_problem(client.patch(url, json={"completed": True, "title": "x"}, headers=alice_headers), 400)
+    assert_problem(client.patch(url, json={}, headers=alice_headers), 400)
+
+
+@pytest.mark.parametrize("task_id", ["not-a-uuid", "123", "00000000-0000-4000-8000-00000000000g"])
+def test_a_task_id_that_is_not_a_uuid_is_400(client, alice, alice_headers, task_id):
+    body = assert_problem(client.get(f"/api/{alice}/tasks/{task_id}", headers=alice_headers), 400)
+    assert fields(body) == {"task_id"}
+
+
+def test_a_user_id_outside_the_safe_pattern_is_400(client):
+    response = client.get("/api/al.ice/tasks", headers=headers_for("al.ice"))
+    assert fields(assert_problem(response, 400)) == {"user_id"}
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"),
+    ("status=done", "status"), ("sort=priority", "sort"), ("cursor=%25%25", "cursor"), ("page=2", "page"),
+])
+def test_bad_query_parameters_are_400(client, alice, alice_headers, query, field):
+    body = assert_problem(client.get(f"/api/{alice}/tasks?{query}", headers=alice_headers), 400)
+    assert field in fields(body)
+
+
+def test_wrong_content_type_is_415(client, alice, alice_headers):
+    response = client.post(f"/api/{alice}/tasks", content=b"title=x",
+                           headers={**alice_headers, "Content-Type": "application/x-www-form-urlencoded"})
+    assert_problem(response, 415)
+    response = client.post(f"/api/{alice}/tasks", content=b'{"title": "x"}',
+                           headers={**alice_headers, "Content-Type": "text/plain"})
+    assert_problem(response, 415)
+
+
+def test_unknown_route_is_404(client, alice_headers):
+    assert_problem(client.get("/api/alice/projects", headers=alice_headers), 404)
+    assert_problem(client.get("/nowhere"), 404)
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("DELETE", "/api/alice/tasks", {"GET", "POST"}),
+    ("POST", "/api/alice/tasks/00000000-0000-4000-8000-000000000000", {"GET", "PUT", "DELETE"}),
+    ("GET", "/api/alice/tasks/00000000-0000-4000-8000-000000000000/complete", {"PATCH"}),
+    ("POST", "/health", {"GET"}),
+])
+def test_wrong_method_is_405_with_exactly_the_specs_methods(client, alice_headers, method, path, allowed):
+    response = client.request(method, path, headers=alice_headers)
+    assert_problem(response, 405)
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+
+
+def test_a_body_over_64_kib_is_413_and_stores_nothing(client, alice, alice_headers):
+    payload = b'{"title": "' + b"x" * (64 * 1024) + b'"}'
+    response = client.post(f"/api/{alice}/tasks", content=payload,
+                           headers={**alice_headers, "Content-Type": "application/json"})
+    assert_problem(response, 413)
+    assert client.get(f"/api/{alice}/tasks", headers=alice_headers).json()["count"] == 0
+
+
+def test_a_body_just_under_the_limit_reaches_validation(client, alice, alice_headers):
+    payload = b'{"title": "' + b"x" * (64 * 1024 - 20) + b'"}'
+    response = client.post(f"/api/{alice}/tasks", content=payload,
+                           headers={**alice_headers, "Content-Type": "application/json"})
+    assert "title" in fields(assert_problem(response, 400))

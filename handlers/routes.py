@@ -16,8 +16,9 @@ class SpecRoutes:
         for template, item in paths.items():
             methods = [m.upper() for m in HTTP_METHODS if m in item]
             self._methods.append((compile_path(template)[0], ", ".join(methods)))
-            for method in methods:
-                self.templates[item[method.lower()]["operationId"]] = template
+            for operation in (item[m.lower()] for m in methods):
+                # Connexion names an operation by its controller and operationId, as in the routing scope.
+                self.templates[f"{operation['x-openapi-router-controller']}.{operation['operationId']}"] = template
 
     def allow_header(self, path: str) -> str:
         for pattern, methods in self._methods:

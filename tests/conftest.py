@@ -5,11 +5,16 @@ for this run and dropped at its end. Under CI=true PostgreSQL is required, not s
 """
 
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 from sqlalchemy import create_engine, text
@@ -135,3 +140,57 @@ def a_task(client, alice, alice_headers):
 def with_settings(settings):
     """Settings like the suite's, with some fields changed."""
     return lambda **changes: replace(settings, **changes)
+
+
+class LiveServer:
+    """`tasks-api serve` in a subprocess on loopback, on its own fresh PostgreSQL database."""
+
+    def __init__(self, url: str, database_url: str, log_file, process) -> None:
+        self.url, self.database_url, self.log_file, self.process = url, database_url, log_file, process
+
+    def log(self) -> str:
+        return self.log_file.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def tasks_api_command() -> str:
+    return str(Path(sys.executable).with_name("tasks-api"))
+
+
+@contextmanager
+def serving(log_file, **environment):
+    with throwaway_postgres() as database_url:
+        migrations.upgrade(database_url)
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET,
+               "RESPONSE_VALIDATION": "true", **environment}
+        with open(log_file, "w") as log:
+            process = subprocess.Popen([tasks_api_command(), "serve", "--port", str(port), "--workers", "1"],
+                                       env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(150):
+                if process.poll() is not None:
+                    raise RuntimeError(f"tasks-api serve exited:\n{log_file.read_text()}")
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise RuntimeError(f"tasks-api serve did not answer:\n{log_file.read_text()}")
+            yield LiveServer(url, database_url, log_file, process)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    with serving(tmp_path_factory.mktemp("live") / "server.log") as server:
+        yield server

@@ -28,7 +28,9 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
         return ConnexionResponse(status_code=status, mimetype=MEDIA_TYPE, content_type=MEDIA_TYPE,
                                  body=json.dumps(body).encode(), headers=headers or {})
 
-    def on_problem(_request, error: ProblemException):
+    def on_problem(request, error: ProblemException):
+        if error.status >= 500:  # e.g. a response that breaks the spec: the client learns nothing of it
+            return on_unexpected(request, error)
         headers = dict(error.headers or {})
         if error.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
@@ -61,7 +63,7 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
     def on_unexpected(_request, error: Exception):
         frame = traceback.extract_tb(error.__traceback__)[-1:] if error.__traceback__ else []
         where = f"{frame[0].filename}:{frame[0].lineno}" if frame else "unknown"
-        log.error("unexpected %s at %s", type(error).__name__, where); traceback.print_exception(error)
+        log.error("unexpected %s at %s", type(error).__name__, where)
         return respond(500, "An unexpected error occurred.")
 
     app.add_error_handler(ProblemException, on_problem)

@@ -135,3 +135,24 @@ def test_every_response_carries_a_request_id(client, alice, alice_headers):
     assert len(generated) == 32
     assert echoed == "trace-123"
     assert refused != "bad id\twith spaces" and len(refused) == 32
+
+
+def test_response_validation_checks_timestamps_against_the_spec(client, alice, alice_headers, a_task, monkeypatch):
+    # Connexion's draft-4 format checker only checks date-time with rfc3339-validator installed.
+    monkeypatch.setattr("handlers.tasks._rfc3339", lambda moment: "yesterday")
+    response = client.get(f"/api/{alice}/tasks/{a_task['id']}", headers=alice_headers)
+    assert response.status_code == 500
+    assert "yesterday" not in response.text
+
+
+def test_a_users_row_is_created_on_the_first_authenticated_request(client, database_url):
+    from conftest import headers_for
+    from sqlalchemy import text
+
+    from db.session import make_engine
+
+    assert client.get("/api/newcomer/tasks", headers=headers_for("newcomer")).status_code == 200
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users WHERE id = 'newcomer'")).scalar() == 1
+    engine.dispose()

@@ -99,9 +99,9 @@ def client(session_client, database_url):
     engine.dispose()
 
 
-def token_for(user: str, secret: str = SECRET, **claims) -> str:
+def token_for(user: str, secret: str = SECRET, exp_in: int = 600, **claims) -> str:
     now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + 600, **claims}, secret, algorithm="HS256")
+    return jwt.encode({"sub": user, "iat": now, "exp": now + exp_in, **claims}, secret, algorithm="HS256")
 
 
 def headers_for(user: str, **claims) -> dict:

@@ -32,6 +32,14 @@ POSTGRES_HINT = ("PostgreSQL tests skipped: no server at TEST_DATABASE_URL "
                  "TEST_DATABASE_URL to a server where this user may create databases.")
 
 
+_postgres_missing = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _postgres_missing:
+        terminalreporter.write_line(POSTGRES_HINT, yellow=True)
+
+
 @contextmanager
 def throwaway_postgres():
     """Creates a fresh database on the admin server, yields its URL, and drops it afterwards."""
@@ -44,7 +52,8 @@ def throwaway_postgres():
         admin.dispose()
         if os.environ.get("CI") == "true":
             raise
-        pytest.skip(POSTGRES_HINT)
+        _postgres_missing.append(True)
+        pytest.skip("needs PostgreSQL (see the note at the end of the run)")
     try:
         yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:

@@ -172,14 +172,16 @@ def tasks_api_command() -> str:
 
 
 @contextmanager
-def serving(log_file, **environment):
+def serving(log_file, command=None, **environment):
+    """Runs `command` (default `tasks-api serve`; "{port}" is filled in) until the block ends."""
+    command = command or [tasks_api_command(), "serve", "--port", "{port}", "--workers", "1"]
     with throwaway_postgres() as database_url:
         migrations.upgrade(database_url)
         port = free_port()
         env = {**os.environ, "DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET,
                "RESPONSE_VALIDATION": "true", **environment}
         with open(log_file, "w") as log:
-            process = subprocess.Popen([tasks_api_command(), "serve", "--port", str(port), "--workers", "1"],
+            process = subprocess.Popen([part.format(port=port) for part in command],
                                        env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -1,51 +1,101 @@
-"""Schemathesis against the live service (uvicorn on loopback, PostgreSQL), every built-in check on.
+"""Schemathesis against the live service (uvicorn on loopback, fresh PostgreSQL), every check on.
 
-Requests are made as alice on alice's path, so generated data reaches the handlers instead of
-bouncing off 403.
+Two users: requests are made as the owner on the owner's own path, so generated data reaches the
+handlers instead of bouncing off 403, and every success is replayed as the peer by the
+cross_user_isolation check (tests/fuzz/cross_user.py). Run two ways: pytest (parametrized operations
+and the stateful state machine) and the `st` CLI with tests/fuzz/schemathesis.toml.
 """
+
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
 
 import hypothesis
 import pytest
 import schemathesis
+import yaml
 from schemathesis.config import OperationConfig
 
-from conftest import token_for
+from conftest import serving, token_for
 from handlers.app import SPEC_FILE
 
-FUZZ_USER = "alice_fuzz"
+FUZZ = Path(__file__).parent / "fuzz"
+PROJECT = Path(__file__).parent.parent
+REPORTS = PROJECT / "reports" / "schemathesis"
+sys.path.insert(0, str(FUZZ))
+from cross_user import OWNER, PEER  # noqa: E402  (importing registers the cross_user_isolation check)
+
+IDENTITIES = {"FUZZ_OWNER_TOKEN": token_for(OWNER, exp_in=3600), "FUZZ_PEER_TOKEN": token_for(PEER, exp_in=3600)}
+os.environ.update(IDENTITIES)  # read by the cross_user_isolation check in this process too
+
 # Loaded from the file, not the lazy fixture loader: that one breaks on pytest 9 (`Function._nodeid`).
 schema = schemathesis.openapi.from_path(SPEC_FILE)
-schema.config.update(headers={"Authorization": f"Bearer {token_for(FUZZ_USER, exp_in=3600)}"},
-                     parameters={"user_id": FUZZ_USER})
+schema.config.update(headers={"Authorization": f"Bearer {IDENTITIES['FUZZ_OWNER_TOKEN']}"},
+                     parameters={"user_id": OWNER})
 schema.config.seed = 20261122
 schema.config.operations.operations.append(OperationConfig.from_dict({
     "include-operation-id": "list_tasks",
     # A random `cursor` is schema-valid but no cursor the server issued, so it is rightly a 400.
     "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}},
 }))
+FUZZ_SETTINGS = hypothesis.settings(deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
 
 
 @schema.parametrize()
-@hypothesis.settings(max_examples=40, deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.settings(FUZZ_SETTINGS, max_examples=40)
 def test_every_operation_keeps_its_contract(case, live_server):
     case.call_and_validate(base_url=live_server.url)
 
 
-@pytest.fixture
-def workflow(live_server):
+def state_machine(base_url: str):
     class Workflow(schema.as_state_machine()):
         def before_call(self, case):
             # Links and inference feed ids into every slot; the state machine ignores config parameters.
             if "user_id" in case.path_parameters:
-                case.path_parameters["user_id"] = FUZZ_USER
+                case.path_parameters["user_id"] = OWNER
 
         def get_call_kwargs(self, case):
-            return {"base_url": live_server.url}
+            return {"base_url": base_url}
 
     return Workflow
 
 
-def test_create_read_update_toggle_delete_chains_keep_the_contract(workflow):
-    workflow.run(settings=hypothesis.settings(
-        max_examples=30, stateful_step_count=8, deadline=None, phases=[hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck)))
+def test_create_read_update_toggle_delete_chains_keep_the_contract(live_server):
+    state_machine(live_server.url).run(settings=hypothesis.settings(
+        FUZZ_SETTINGS, max_examples=30, stateful_step_count=8, phases=[hypothesis.Phase.generate]))
+
+
+def run_cli(base_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    wfc = tmp_path / "wfc-auth.yaml"
+    wfc.write_text(yaml.safe_dump({"schemaVersion": "1.0", "auth": [
+        {"name": name, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {token}"}]}
+        for name, token in ((OWNER, IDENTITIES["FUZZ_OWNER_TOKEN"]), (PEER, IDENTITIES["FUZZ_PEER_TOKEN"]))]}))
+    seed = os.environ.get("FUZZ_SEED", "20261122")
+    seed = str(random.randrange(2**31)) if seed == "random" else seed
+    options = ["--seed", seed]
+    if os.environ.get("FUZZ_MAX_EXAMPLES"):
+        options += ["--max-examples", os.environ["FUZZ_MAX_EXAMPLES"]]
+    env = {**os.environ, **IDENTITIES, "FUZZ_BASE_URL": base_url, "FUZZ_WFC_FILE": str(wfc)}
+    command = [str(Path(sys.executable).with_name("st")), "--config-file", str(FUZZ / "schemathesis.toml"),
+               "run", *options, *extra, str(SPEC_FILE)]
+    print("seed", seed, "+", " ".join(command))
+    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_st_cli_finds_nothing(live_server, tmp_path):
+    result = run_cli(live_server.url, tmp_path)
+    print(result.stdout[-6000:])
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert (REPORTS / "junit.xml").exists()
+
+
+@pytest.mark.parametrize("broken, operation", [("read", "get_task"), ("write", "update_task")])
+def test_fuzzing_catches_a_missing_owner_filter(broken, operation, tmp_path):
+    command = [sys.executable, str(FUZZ / "planted.py"), broken, "{port}"]
+    with serving(tmp_path / "planted.log", command=command) as planted:
+        result = run_cli(planted.url, tmp_path, "--include-operation-id", "create_task",
+                         "--include-operation-id", operation, "--phases", "stateful")
+    assert result.returncode != 0
+    assert "Cross-user" in result.stdout, result.stdout[-4000:]

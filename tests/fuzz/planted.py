@@ -1,0 +1,34 @@
+"""Serves tasks-api with one owner filter deliberately removed, to prove the fuzzing catches it.
+
+Test-only: it lives under tests/, patches a throwaway process, and no setting reaches it.
+Usage: python tests/fuzz/planted.py read|write PORT
+"""
+
+import sys
+
+import uvicorn
+from sqlalchemy import select, update
+
+import db.tasks
+from db.models import Task
+from db.session import transaction
+from handlers.app import create_app_from_env
+
+
+def get_task_of_anyone(*, owner, task_id):
+    with transaction() as session:
+        return session.scalar(select(Task).where(Task.id == task_id))
+
+
+def update_task_of_anyone(owner, task_id, values):
+    statement = update(Task).where(Task.id == task_id).values(values).returning(Task)
+    with transaction() as session:
+        return session.scalar(statement.execution_options(synchronize_session=False))
+
+
+BROKEN = {"read": ("get_task", get_task_of_anyone), "write": ("_update", update_task_of_anyone)}
+
+if __name__ == "__main__":
+    name, replacement = BROKEN[sys.argv[1]]
+    setattr(db.tasks, name, replacement)
+    uvicorn.run(create_app_from_env(), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

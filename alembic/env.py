@@ -2,10 +2,10 @@
 
 import os
 
-from alembic import context
 from sqlmodel import SQLModel
 
 import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from alembic import context
 from db.session import is_sqlite, make_engine, resolve_url
 
 config = context.config

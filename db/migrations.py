@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from alembic import command
 from db.session import make_engine
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "alembic"

@@ -8,9 +8,9 @@ import sys
 import pytest
 import yaml
 
+from db.session import resolve_url
 from handlers.app import SPEC_FILE, create_app
 from handlers.settings import ConfigError, Settings
-from db.session import resolve_url
 
 
 def test_every_operation_in_the_spec_resolves_to_a_function():
@@ -24,14 +24,13 @@ def test_every_operation_in_the_spec_resolves_to_a_function():
         assert callable(getattr(module, operation["operationId"])), operation["operationId"]
 
 
-def test_the_factory_serves_the_spec_and_swagger_ui(app):
-    with app.test_client() as client:
-        served = client.get("/openapi.json").json()
-        assert served["info"]["title"] == "Tasks API"
-        assert "/api/{user_id}/tasks" in served["paths"]
-        ui = client.get("/docs/")
-        assert ui.status_code == 200 and "swagger-ui" in ui.text
-        assert client.get("/docs/swagger-ui-bundle.js").status_code == 200  # served locally, no CDN
+def test_the_factory_serves_the_spec_and_swagger_ui(client):
+    served = client.get("/openapi.json").json()
+    assert served["info"]["title"] == "Tasks API"
+    assert "/api/{user_id}/tasks" in served["paths"]
+    ui = client.get("/docs/")
+    assert ui.status_code == 200 and "swagger-ui" in ui.text
+    assert client.get("/docs/swagger-ui-bundle.js").status_code == 200  # served locally, no CDN
 
 
 @pytest.mark.parametrize("given, expected", [

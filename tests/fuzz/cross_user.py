@@ -34,9 +34,9 @@ def cross_user_isolation(ctx, response, case):
     operation_id = case.operation.definition.raw.get("operationId")
     people = Identities()
     if operation_id not in TASK_OPERATIONS or not 200 <= response.status_code < 300:
-        return None
+        return
     if case.path_parameters.get("user_id") != people.owner or _auth_of(response) != people.owner_auth["Authorization"]:
-        return None
+        return
     sent = response.request
     base = _origin(sent.url)
     with requests.Session() as http:
@@ -44,7 +44,7 @@ def cross_user_isolation(ctx, response, case):
             owned = response.json()["tasks"]
             _assert_denied(_replay(http, sent, people, people.owner), 403, owned, operation_id, "the owner's path")
             _assert_no_leak(_replay(http, sent, people, people.peer), owned, operation_id, "the peer's own list")
-            return None
+            return
 
         task_id = case.path_parameters["task_id"]
         probe = None
@@ -54,7 +54,7 @@ def cross_user_isolation(ctx, response, case):
             task_id = probe["id"]
         before = http.get(f"{base}/api/{people.owner}/tasks/{task_id}", headers=people.owner_auth)
         if before.status_code != 200:
-            return None  # already gone (e.g. a concurrent step deleted it): nothing to protect
+            return  # already gone (e.g. a concurrent step deleted it): nothing to protect
         task = before.json()
         for path_user, status, where in ((people.owner, 403, "the owner's path"),
                                          (people.peer, 404, "the peer's own path")):
@@ -67,7 +67,7 @@ def cross_user_isolation(ctx, response, case):
                 f"(before: {task}, after: {after.status_code} {after.text[:300]})")
         if probe:
             http.delete(f"{base}/api/{people.owner}/tasks/{task_id}", headers=people.owner_auth)
-    return None
+    return
 
 
 def _auth_of(response) -> str | None:

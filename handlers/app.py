@@ -21,7 +21,7 @@ SPEC_FILE = Path(__file__).resolve().parent.parent / "openapi" / "tasks-api.yaml
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings.from_env()
-    verify = security.verifier(settings)
+    verifier = security.TokenVerifier(settings)
     routes = SpecRoutes(SPEC_FILE)
 
     database = {}
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates)
     app.add_middleware(BindServices, position=MiddlewarePosition.BEFORE_EXCEPTION, database=database,
-                       verify=verify)
+                       verifier=verifier)
     errors.register(app, routes)
     logging.getLogger("connexion").setLevel(logging.WARNING)
     return app
@@ -70,15 +70,15 @@ class BindServices:
     the app's objects; binding them per request keeps two apps in one process (tests) apart.
     """
 
-    def __init__(self, app, database: dict, verify) -> None:
+    def __init__(self, app, database: dict, verifier: security.TokenVerifier) -> None:
         self.app = app
         self.database = database
-        self.verify = verify
+        self.verifier = verifier
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        with using(self.database["engine"]), security.using(self.verify):
+        with using(self.database["engine"]), security.using(self.verifier):
             await self.app(scope, receive, send)
 
 

@@ -59,6 +59,10 @@ def _migrate(settings: Settings, _args) -> int:
 
 
 def _token(settings: Settings, args) -> int:
+    if not settings.jwt_secret:
+        print("tasks-api: `token` signs with BETTER_AUTH_SECRET, which is not set; in JWKS mode tokens come "
+              "from the identity provider.", file=sys.stderr)
+        return 2
     now = int(time.time())
     claims = {"sub": args.user, "iat": now, "exp": now + args.ttl}
     if settings.jwt_issuer:

@@ -29,7 +29,7 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
                                  body=json.dumps(body).encode(), headers=headers or {})
 
     def on_problem(request, error: ProblemException):
-        if error.status >= 500:  # e.g. a response that breaks the spec: the client learns nothing of it
+        if error.status == 500:  # e.g. a response that breaks the spec: the client learns nothing of it
             return on_unexpected(request, error)
         headers = dict(error.headers or {})
         if error.status == 401:

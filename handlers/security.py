@@ -1,61 +1,86 @@
 """The bearer-token check the spec names (`x-bearerInfoFunc`): the one place that knows about tokens.
 
-Connexion calls it inline on the event loop, so it stays CPU-only. Handlers receive the verified
-subject as `user` and nothing else.
+Two verification modes, chosen by configuration, and a token is judged only by the mode its header's
+`alg` belongs to: HS256 with BETTER_AUTH_SECRET, or the configured asymmetric algorithms with the
+identity provider's published keys. The algorithm list is fixed by configuration, never by the token,
+so an HS256 token is never checked against a public key nor an asymmetric one against the secret.
+
+Connexion runs this on the event loop: everything here is CPU-only except a key-set fetch, which
+handlers/jwks.py does in a thread. Handlers receive the verified subject as `user` and nothing else.
 """
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 import jwt
 from connexion.exceptions import ProblemException
 
+from handlers.jwks import KeySet, KeysUnavailable
 from handlers.settings import Settings
 
-ALGORITHMS = ["HS256"]  # fixed here, never taken from the token's header
 MAX_TOKEN_CHARS = 8192  # refuse absurd tokens before spending time decoding them
+# JWS compact form: three unpadded base64url segments. PyJWT tolerates padding; the standard does not.
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
-_current_verifier: ContextVar[Callable[[str], dict]] = ContextVar("verifier")
 
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._keys = KeySet(settings.jwks_url, refetch_seconds=settings.jwks_refetch_seconds) \
+            if settings.jwks_url else None
+        self._required = ["exp", "iat", "sub"] + (["iss"] if settings.jwt_issuer else []) \
+            + (["aud"] if settings.jwt_audience else [])
 
-def verifier(settings: Settings) -> Callable[[str], dict]:
-    """Token -> claims, or jwt.InvalidTokenError. The one replaceable place that knows about keys."""
-    required = ["exp", "sub"] + (["iss"] if settings.jwt_issuer else []) + (["aud"] if settings.jwt_audience else [])
-
-    def verify(token: str) -> dict:
+    async def claims(self, token: str) -> dict:
+        """Verified claims, or jwt.InvalidTokenError; KeysUnavailable when the key set cannot be had."""
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm == "HS256" and self._settings.jwt_secret:
+            key = self._settings.jwt_secret
+        elif algorithm in self._settings.jwt_algorithms and self._keys:
+            key = (await self._keys.key(header.get("kid"))).key
+        else:
+            raise jwt.InvalidAlgorithmError("the token's algorithm is not accepted here")
         return jwt.decode(
             token,
-            settings.jwt_secret,
-            algorithms=ALGORITHMS,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            leeway=settings.jwt_leeway_seconds,
+            key,
+            algorithms=[algorithm],
+            issuer=self._settings.jwt_issuer,
+            audience=self._settings.jwt_audience,
+            leeway=self._settings.jwt_leeway_seconds,
             # PyJWT refuses any token carrying `aud` unless an audience is configured to check it against.
-            options={"require": required, "verify_aud": settings.jwt_audience is not None},
+            options={"require": self._required, "verify_aud": self._settings.jwt_audience is not None},
         )
 
-    return verify
+
+_current_verifier: ContextVar[TokenVerifier] = ContextVar("verifier")
 
 
 @contextmanager
-def using(verify: Callable[[str], dict]) -> Iterator[None]:
+def using(verifier: TokenVerifier) -> Iterator[None]:
     """Binds an app's verifier for one request; a context variable, so apps never share one."""
-    token = _current_verifier.set(verify)
+    token = _current_verifier.set(verifier)
     try:
         yield
     finally:
         _current_verifier.reset(token)
 
 
-def bearer_info(token: str, request) -> dict:
+async def bearer_info(token: str, request) -> dict:
     if len(token) > MAX_TOKEN_CHARS:
         raise unauthorized("The token is too long.")
+    if not COMPACT_JWS.fullmatch(token):
+        raise unauthorized("The token is not a compact JWS.")
     try:
-        claims = _current_verifier.get()(token)
+        claims = await _current_verifier.get().claims(token)
+    except KeysUnavailable:
+        raise ProblemException(status=503, title="Service Unavailable", headers={"Retry-After": "10"},
+                               detail="The identity provider's keys cannot be fetched; try again shortly.") from None
     except jwt.ExpiredSignatureError:
         raise unauthorized("The token has expired.") from None
-    except jwt.InvalidTokenError:
+    except (jwt.PyJWTError, ValueError, TypeError):  # malformed or hostile input of any shape
         raise unauthorized("The token is not valid.") from None
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:

@@ -5,12 +5,14 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
 from db.session import is_sqlite, resolve_url
 
 MIN_SECRET_BYTES = 32
+ASYMMETRIC_ALGORITHMS = {"EdDSA", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
 
 
 class ConfigError(ValueError):
@@ -20,7 +22,10 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    jwt_secret: str = field(repr=False)
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    jwt_algorithms: tuple[str, ...] = ("EdDSA",)
+    jwks_refetch_seconds: float = 10.0
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = 30
@@ -33,22 +38,36 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         database_url = resolve_url(environ.get("DATABASE_URL"))
-        secret = environ.get("BETTER_AUTH_SECRET", "")
+        auth_url = environ.get("BETTER_AUTH_URL", "").strip().rstrip("/") or None
+        jwks_url = environ.get("JWKS_URL", "").strip() or (f"{auth_url}/api/auth/jwks" if auth_url else None)
+        if jwks_url and urlsplit(jwks_url).scheme not in ("http", "https"):
+            raise ConfigError(f"JWKS_URL must be an http(s) URL, not {jwks_url!r}.")
+        algorithms = tuple(a.strip() for a in environ.get("JWT_ALGORITHMS", "EdDSA").split(",") if a.strip())
+        if not algorithms or not set(algorithms) <= ASYMMETRIC_ALGORITHMS:
+            raise ConfigError(f"JWT_ALGORITHMS must be a comma-separated subset of {sorted(ASYMMETRIC_ALGORITHMS)}; "
+                              "HS256 is used when BETTER_AUTH_SECRET is set.")
+        secret = environ.get("BETTER_AUTH_SECRET", "") or None
         dev_secret_file = None
         if not is_sqlite(database_url):
-            if not secret:
-                raise ConfigError("BETTER_AUTH_SECRET is not set; it is required with PostgreSQL.")
-            if len(secret.encode()) < MIN_SECRET_BYTES:
+            if secret and len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ConfigError(f"BETTER_AUTH_SECRET is shorter than {MIN_SECRET_BYTES} bytes; "
                                   "use a long random value with PostgreSQL.")
-        elif not secret:
+            if not secret and not jwks_url:
+                raise ConfigError("BETTER_AUTH_SECRET is not set and neither is BETTER_AUTH_URL nor JWKS_URL: "
+                                  "with PostgreSQL, tokens need a verification mode.")
+        elif not secret and not jwks_url:
             dev_secret_file = _dev_secret_path(database_url)
             secret = _read_or_create_secret(dev_secret_file) if dev_secret_file else secrets.token_urlsafe(48)
+        # Better Auth sets both `iss` and `aud` to its base URL.
+        default_claim = auth_url if jwks_url else None
         return cls(
             database_url=database_url,
             jwt_secret=secret,
-            jwt_issuer=environ.get("JWT_ISSUER") or None,
-            jwt_audience=environ.get("JWT_AUDIENCE") or None,
+            jwks_url=jwks_url,
+            jwt_algorithms=algorithms,
+            jwks_refetch_seconds=_number(environ, "JWKS_REFETCH_SECONDS", 10.0, minimum=0),
+            jwt_issuer=environ.get("JWT_ISSUER") or default_claim,
+            jwt_audience=environ.get("JWT_AUDIENCE") or default_claim,
             jwt_leeway_seconds=_integer(environ, "JWT_LEEWAY_SECONDS", 30, minimum=0),
             allowed_origins=tuple(o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
             db_pool_size=_integer(environ, "DB_POOL_SIZE", 5, minimum=1),
@@ -56,6 +75,17 @@ class Settings:
             response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),
             dev_secret_file=dev_secret_file,
         )
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}.") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}.")
+    return value
 
 
 def _integer(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -22,11 +22,13 @@ def test_a_valid_token_is_accepted(client):
     assert call(client, token_for("alice")).status_code == 200
 
 
-def sign(claims, key=SECRET, algorithm="HS256", **kwargs):
-    return jwt.encode(claims, key, algorithm=algorithm, **kwargs)
-
-
 NOW = int(time.time())
+
+
+def sign(claims, key=SECRET, algorithm="HS256", **kwargs):
+    """Signs `claims`, with `iat` now unless given; a claim given as None is left out."""
+    claims = {k: v for k, v in {"iat": NOW, **claims}.items() if v is not None}
+    return jwt.encode(claims, key, algorithm=algorithm, **kwargs)
 
 
 @pytest.mark.parametrize("token", [
@@ -36,6 +38,7 @@ NOW = int(time.time())
     pytest.param(sign({"sub": "alice", "exp": NOW + 600}, algorithm="HS384"), id="other-hmac-alg"),
     pytest.param(sign({"exp": NOW + 600}), id="no-sub"),
     pytest.param(sign({"sub": "alice"}), id="no-exp"),
+    pytest.param(sign({"sub": "alice", "exp": NOW + 600, "iat": None}), id="no-iat"),
     pytest.param(sign({"sub": 42, "exp": NOW + 600}), id="non-string-sub"),
     pytest.param(sign({"sub": "", "exp": NOW + 600}), id="empty-sub"),
     pytest.param(sign({"sub": "alice", "exp": NOW + 600, "nbf": NOW + 3600}), id="not-yet-valid"),
@@ -51,11 +54,13 @@ def test_bad_tokens_are_401(client, token):
 
 def test_an_audience_is_ignored_when_none_is_configured(client):
     # PyJWT would refuse it by default; Better Auth always sets `aud`, so refusing would lock users out.
-    assert call(client, sign({"sub": "alice", "exp": NOW + 600, "aud": "somewhere"})).status_code == 200
+    now = int(time.time())
+    assert call(client, sign({"sub": "alice", "iat": now, "exp": now + 600, "aud": "somewhere"})).status_code == 200
 
 
 def test_a_token_within_the_leeway_is_accepted(client):
-    assert call(client, sign({"sub": "alice", "exp": NOW - 10})).status_code == 200
+    now = int(time.time())
+    assert call(client, sign({"sub": "alice", "iat": now - 60, "exp": now - 10})).status_code == 200
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic YWxpY2U6c2VjcmV0", "Token abc"])
@@ -72,7 +77,8 @@ def test_issuer_and_audience_are_checked_when_configured(with_settings):
     from handlers.app import create_app
 
     app = create_app(with_settings(jwt_issuer="https://auth.example", jwt_audience="tasks"))
-    good = {"sub": "alice", "exp": NOW + 600, "iss": "https://auth.example", "aud": "tasks"}
+    now = int(time.time())
+    good = {"sub": "alice", "iat": now, "exp": now + 600, "iss": "https://auth.example", "aud": "tasks"}
     with app.test_client() as client:
         assert call(client, sign(good)).status_code == 200
         assert_unauthorized(call(client, sign({**good, "iss": "https://evil.example"})))

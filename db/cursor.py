@@ -14,7 +14,7 @@ class InvalidCursor(ValueError):
 def encode(sort: str, value: str | datetime, task_id: uuid.UUID) -> str:
     if isinstance(value, datetime):
         value = value.isoformat()
-    raw = json.dumps([sort, value, str(task_id)], separators=(",", ":")).encode()
+    raw = json.dumps([sort, value, str(task_id)], separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 

@@ -3,11 +3,12 @@
 from http import HTTPStatus
 
 MEDIA_TYPE = "application/problem+json"
+MAX_DETAIL_CHARS = 2000  # as the spec bounds it; details may quote what a client sent
 
 
 def problem_body(status: int, detail: str, title: str | None = None, **extensions) -> dict:
     return {"type": "about:blank", "title": title or HTTPStatus(status).phrase, "status": status,
-            "detail": detail, **extensions}
+            "detail": detail[:MAX_DETAIL_CHARS], **extensions}
 
 
 def problem(status: int, detail: str, **extensions) -> tuple[dict, int, dict]:

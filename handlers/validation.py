@@ -9,9 +9,12 @@ from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, Parame
 from jsonschema import Draft4Validator, ValidationError
 
 MAX_MESSAGE_CHARS = 200
+MAX_FIELD_CHARS = 300  # a field name can be anything a client sent
+MAX_ERRORS = 100  # the spec's bounds on a problem's `errors`
 
 
 def invalid(errors: list[dict]) -> ProblemException:
+    errors = [{**error, "field": error["field"][:MAX_FIELD_CHARS]} for error in errors[:MAX_ERRORS]]
     summary = "; ".join(f"{e['field'] or e['location']}: {e['message']}" for e in errors[:5])
     return ProblemException(status=400, title="Bad Request", detail=f"The request is invalid. {summary}",
                             ext={"errors": errors})

@@ -148,3 +148,14 @@ def test_a_body_just_under_the_limit_reaches_validation(client, alice, alice_hea
     response = client.post(f"/api/{alice}/tasks", content=payload,
                            headers={**alice_headers, "Content-Type": "application/json"})
     assert "title" in fields(assert_problem(response, 400))
+
+
+def test_problem_documents_stay_within_the_specs_bounds(client, alice, alice_headers):
+    # Response validation is on in the tests: a problem beyond its documented limits would be a 500.
+    payload = {"title": "ok", **{f"{'k' * 400}{i}": i for i in range(150)}}
+    body = assert_problem(client.post(f"/api/{alice}/tasks", json=payload, headers=alice_headers), 400)
+    assert len(body["errors"]) == 100
+    assert all(len(error["field"]) <= 300 for error in body["errors"])
+    response = client.post(f"/api/{alice}/tasks", content=b"{}",
+                           headers={**alice_headers, "Content-Type": "text/" + "x" * 3000})
+    assert len(assert_problem(response, 415)["detail"]) <= 2000

@@ -102,3 +102,11 @@ def test_a_cursor_with_an_unstorable_value_is_400(client, alice, alice_headers, 
 def test_limit_bounds_are_inclusive(client, alice, alice_headers, seven_tasks):
     assert len(client.get(f"/api/{alice}/tasks?limit=1", headers=alice_headers).json()["tasks"]) == 1
     assert len(client.get(f"/api/{alice}/tasks?limit=1000", headers=alice_headers).json()["tasks"]) == 7
+
+
+def test_cursors_after_the_longest_titles_stay_within_the_spec(client, alice, alice_headers):
+    for title in ["🙂" * 255, "\\\"" * 127 + "x"]:
+        create(client, alice, alice_headers, title)
+    pages = walk(client, f"/api/{alice}/tasks", alice_headers, sort="-title", limit=1)
+    assert len(pages) == 2
+    assert len(pages[0]["next_cursor"]) <= 2048

@@ -1,12 +1,12 @@
 """The engine and transactions. The engine is made by the app's lifespan, never at import time."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 DEFAULT_URL = "sqlite:///./tasks.db"
 
@@ -29,18 +29,44 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+IDLE_PING_SECONDS = 2.0
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 0) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_pre_ping=True,  # a restarted database must not leave dead connections in the pool
+        # Every query on PostgreSQL is a single statement, so autocommit spares the BEGIN and COMMIT
+        # round trips without giving up atomicity.
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,  # nothing to roll back under autocommit
         connect_args={"connect_timeout": 5},
     )
+    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkin", _note_checkin)
+    return engine
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    """Pre-ping, but only a connection that has sat idle: one in steady use has just proved itself,
+    while one idle across a database restart is dead. A dead one is replaced before anyone uses it."""
+    if time.monotonic() - record.info.get("checked_in_at", 0) < IDLE_PING_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as error:
+        raise DisconnectionError("stale connection") from error
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -71,10 +97,18 @@ def engine() -> Engine:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
-    """One transaction: committed if the block succeeds, rolled back whole if it raises."""
-    with Session(engine(), expire_on_commit=False) as session, session.begin():
-        yield session
+def transaction() -> Iterator[Connection]:
+    """A connection whose work is committed if the block succeeds and rolled back if it raises.
+
+    On PostgreSQL each statement commits by itself (autocommit), so blocks there hold one statement.
+    """
+    current = engine()
+    if current.dialect.name == "postgresql":  # autocommit: each statement is its own transaction
+        with current.connect() as connection:
+            yield connection
+    else:
+        with current.begin() as connection:
+            yield connection
 
 
 def database_reachable() -> bool:

@@ -1,109 +1,124 @@
-"""Queries on tasks. Every one takes the owner and puts it in its WHERE clause: isolation lives in SQL."""
+"""Queries on tasks. Every one takes the owner and puts it in its WHERE clause: isolation lives in SQL.
+
+Each is one statement, one round trip (SQLAlchemy Core, rows as mappings), so on PostgreSQL it is
+atomic under autocommit.
+"""
 
 import uuid
 
-from sqlalchemy import case, delete, func, literal, not_, or_, select, tuple_, update
+from sqlalchemy import Connection, RowMapping, case, delete, func, insert, literal, not_, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
 
 from db import cursor as cursors
 from db.models import Task, User, utc_now
 from db.session import transaction
 
+tasks = Task.__table__
+users = User.__table__
 STATUS_FILTERS = {"all": None, "pending": False, "completed": True}
-SORT_COLUMNS = {"created_at": Task.created_at, "updated_at": Task.updated_at, "title": Task.title}
+SORT_COLUMNS = {"created_at": tasks.c.created_at, "updated_at": tasks.c.updated_at, "title": tasks.c.title}
+KNOWN_USERS_LIMIT = 100_000
+
+# (database, user) pairs this process has already stored: reads skip the upsert after a user's first
+# request. Creates never rely on it: they always upsert, so a user deleted meanwhile is stored again.
+_known_users: set[tuple[str, str]] = set()
 
 
-def _ensure_user(session: Session, owner: str) -> None:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(User).values(id=owner, created_at=utc_now()).on_conflict_do_nothing())
+def _new_user(dialect_name: str, owner: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(users).values(id=owner, created_at=utc_now()).on_conflict_do_nothing()
+
+
+def _ensure_user(connection: Connection, owner: str) -> None:
+    known = (str(connection.engine.url), owner)
+    if known in _known_users:
+        return
+    connection.execute(_new_user(connection.dialect.name, owner))
+    if len(_known_users) >= KNOWN_USERS_LIMIT:
+        _known_users.clear()
+    _known_users.add(known)
 
 
 def list_tasks(
     *, owner: str, status: str, sort: str, limit: int, cursor: str | None
-) -> tuple[list[Task], int, str | None]:
+) -> tuple[list[RowMapping], int, str | None]:
     """One page in `sort` order after `cursor`, the count matching `status`, and the next cursor."""
     column = SORT_COLUMNS[sort.lstrip("-")]
     descending = sort.startswith("-")
-    matching = [Task.user_id == owner]
+    matching = [tasks.c.user_id == owner]
     if STATUS_FILTERS[status] is not None:
-        matching.append(Task.completed == STATUS_FILTERS[status])
+        matching.append(tasks.c.completed == STATUS_FILTERS[status])
+    counted = select(func.count()).select_from(tasks).where(*matching)
 
-    page = select(Task).where(*matching)
+    page = select(tasks, counted.scalar_subquery().label("total")).where(*matching)
     if cursor is not None:
         value, last_id = cursors.decode(cursor, sort)
-        position = tuple_(column, Task.id)
-        after = tuple_(literal(value, column.type), literal(last_id, Task.id.type))
+        position = tuple_(column, tasks.c.id)
+        after = tuple_(literal(value, column.type), literal(last_id, tasks.c.id.type))
         page = page.where(position < after if descending else position > after)
-    order = (column.desc(), Task.id.desc()) if descending else (column.asc(), Task.id.asc())
+    order = (column.desc(), tasks.c.id.desc()) if descending else (column.asc(), tasks.c.id.asc())
     page = page.order_by(*order).limit(limit + 1)
 
-    with transaction() as session:
-        _ensure_user(session, owner)
-        tasks = list(session.scalars(page))
-        count = session.scalar(select(func.count()).select_from(Task).where(*matching))
+    with transaction() as connection:
+        _ensure_user(connection, owner)
+        rows = connection.execute(page).mappings().all()
+        count = rows[0]["total"] if rows else connection.execute(counted).scalar_one()
 
     next_cursor = None
-    if len(tasks) > limit:
-        tasks = tasks[:limit]
-        last = tasks[-1]
-        next_cursor = cursors.encode(sort, getattr(last, column.key), last.id)
-    return tasks, count, next_cursor
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = cursors.encode(sort, rows[-1][column.key], rows[-1]["id"])
+    return rows, count, next_cursor
 
 
-def create_task(*, owner: str, title: str, description: str | None, completed: bool) -> Task:
+def create_task(*, owner: str, title: str, description: str | None, completed: bool) -> RowMapping:
     now = utc_now()
-    task = Task(user_id=owner, title=title, description=description, completed=completed,
-                created_at=now, updated_at=now)
-    with transaction() as session:
-        _ensure_user(session, owner)
-        session.add(task)
-    return task
+    new_task = insert(tasks).values(id=uuid.uuid4(), user_id=owner, title=title, description=description,
+                                    completed=completed, created_at=now, updated_at=now).returning(tasks)
+    with transaction() as connection:
+        if connection.dialect.name == "postgresql":
+            # The user's upsert rides along in the same statement: one round trip, still atomic.
+            new_task = new_task.add_cte(_new_user("postgresql", owner).cte("new_user"))
+        else:
+            connection.execute(_new_user(connection.dialect.name, owner))
+        return connection.execute(new_task).mappings().one()
 
 
-def get_task(*, owner: str, task_id: uuid.UUID) -> Task | None:
-    with transaction() as session:
-        _ensure_user(session, owner)
-        return session.scalar(select(Task).where(Task.id == task_id, Task.user_id == owner))
+def get_task(*, owner: str, task_id: uuid.UUID) -> RowMapping | None:
+    with transaction() as connection:
+        _ensure_user(connection, owner)
+        return connection.execute(
+            select(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner)).mappings().first()
 
 
-def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> Task | None:
+def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> RowMapping | None:
     """Applies only the given fields; `updated_at` moves only if a value really changes."""
-    columns = [getattr(Task, name) for name in changes]
-    changed = or_(*(column.is_distinct_from(changes[column.key]) for column in columns))
+    changed = or_(*(tasks.c[name].is_distinct_from(value) for name, value in changes.items()))
     return _update(owner, task_id, {**changes, "updated_at": _now_if(changed)})
 
 
-def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) -> Task | None:
+def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) -> RowMapping | None:
     """Sets `completed`, or flips it when `completed` is None, in one atomic UPDATE."""
     if completed is None:
-        return _update(owner, task_id, {"completed": not_(Task.completed), "updated_at": utc_now()})
-    changed = Task.completed.is_distinct_from(completed)
+        return _update(owner, task_id, {"completed": not_(tasks.c.completed), "updated_at": utc_now()})
+    changed = tasks.c.completed.is_distinct_from(completed)
     return _update(owner, task_id, {"completed": completed, "updated_at": _now_if(changed)})
 
 
 def delete_task(*, owner: str, task_id: uuid.UUID) -> bool:
-    with transaction() as session:
-        _ensure_user(session, owner)
-        deleted = session.execute(
-            delete(Task).where(Task.id == task_id, Task.user_id == owner).returning(Task.id)
-        )
+    with transaction() as connection:
+        _ensure_user(connection, owner)
+        deleted = connection.execute(
+            delete(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).returning(tasks.c.id))
         return deleted.first() is not None
 
 
 def _now_if(changed) -> object:
-    return case((changed, literal(utc_now(), Task.updated_at.type)), else_=Task.updated_at)
+    return case((changed, literal(utc_now(), tasks.c.updated_at.type)), else_=tasks.c.updated_at)
 
 
-def _update(owner: str, task_id: uuid.UUID, values: dict) -> Task | None:
-    statement = (
-        update(Task)
-        .where(Task.id == task_id, Task.user_id == owner)
-        .values(values)
-        .returning(Task)
-        .execution_options(synchronize_session=False)
-    )
-    with transaction() as session:
-        _ensure_user(session, owner)
-        return session.scalar(statement)
-
+def _update(owner: str, task_id: uuid.UUID, values: dict) -> RowMapping | None:
+    statement = update(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).values(values).returning(tasks)
+    with transaction() as connection:
+        _ensure_user(connection, owner)
+        return connection.execute(statement).mappings().first()

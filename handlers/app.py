@@ -4,6 +4,7 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from anyio import to_thread
 from connexion import AsyncApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -30,6 +31,9 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     async def lifespan(_app):
         database["engine"] = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                                          max_overflow=settings.db_max_overflow)
+        # Handlers run in anyio's thread pool: one thread per pooled connection, so no thread waits for
+        # a connection and no connection is opened and closed again past the pool's size.
+        to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + settings.db_max_overflow
         try:
             yield
         finally:

@@ -4,11 +4,12 @@ Connexion reads a body only as far as `Content-Length` says, so a chunked body w
 and unlimited. Reading it here, refusing it past the limit and replaying it with a length handles both.
 """
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.datastructures import Headers, MutableHeaders
 
@@ -18,6 +19,13 @@ MAX_BODY_BYTES = 64 * 1024
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 access_log = logging.getLogger("tasks_api.access")
+# Unique across processes and restarts without a system call per request, unlike uuid4.
+_process_prefix = secrets.token_hex(8)
+_sequence = itertools.count()
+
+
+def next_request_id() -> str:
+    return f"{_process_prefix}{next(_sequence):016x}"
 
 
 class Edge:
@@ -31,7 +39,7 @@ class Edge:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         offered = headers.get("x-request-id", "")
-        request_id = offered if CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if CLIENT_REQUEST_ID.match(offered) else next_request_id()
         extensions = scope["extensions"] = dict(scope.get("extensions") or {})
         status = 500
 

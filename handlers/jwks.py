@@ -26,6 +26,7 @@ class KeySet:
         self._client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout_seconds)
         self._refetch_seconds = refetch_seconds
         self._keys: dict[str, PyJWK] = {}
+        self.generation = 0  # bumped whenever the published keys change
         self._fetched_at = -math.inf
         self._last_fetch_failed = False
         self._fetch: asyncio.Task | None = None
@@ -47,7 +48,10 @@ class KeySet:
         self._fetched_at = time.monotonic()
         try:
             key_set = await asyncio.to_thread(self._client.get_jwk_set)
-            self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
+            keys = {key.key_id: key for key in key_set.keys if key.key_id}
+            if keys.keys() != self._keys.keys():
+                self.generation += 1
+            self._keys = keys
             self._last_fetch_failed = False
         except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError) as error:
             log.warning("could not fetch the key set: %s", type(error).__name__)

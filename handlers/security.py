@@ -10,6 +10,7 @@ handlers/jwks.py does in a thread. Handlers receive the verified subject as `use
 """
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from handlers.jwks import KeySet, KeysUnavailable
 from handlers.settings import Settings
 
 MAX_TOKEN_CHARS = 8192  # refuse absurd tokens before spending time decoding them
+VERIFIED_CACHE_SIZE = 10_000
 # JWS compact form: three unpadded base64url segments. PyJWT tolerates padding; the standard does not.
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
@@ -32,9 +34,27 @@ class TokenVerifier:
             if settings.jwks_url else None
         self._required = ["exp", "iat", "sub"] + (["iss"] if settings.jwt_issuer else []) \
             + (["aud"] if settings.jwt_audience else [])
+        # token -> (claims, key-set generation): a client sends the same token many times over, and
+        # checking a signature again is the costliest part of a request. `exp` is rechecked on every use,
+        # and a change in the published keys voids what was verified against the old ones.
+        self._verified: dict[str, tuple[dict, int]] = {}
+
+    def _generation(self) -> int:
+        return self._keys.generation if self._keys else 0
 
     async def claims(self, token: str) -> dict:
         """Verified claims, or jwt.InvalidTokenError; KeysUnavailable when the key set cannot be had."""
+        cached = self._verified.get(token)
+        if cached and cached[1] == self._generation() \
+                and time.time() <= cached[0]["exp"] + self._settings.jwt_leeway_seconds:
+            return cached[0]
+        claims = await self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (claims, self._generation())
+        return claims
+
+    async def _verify(self, token: str) -> dict:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm == "HS256" and self._settings.jwt_secret:

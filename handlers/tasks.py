@@ -5,9 +5,9 @@ scoped by the token's subject, `user`, so a path can never widen what a caller r
 """
 
 import uuid
+from collections.abc import Mapping
 
 from db import tasks
-from db.models import Task
 from handlers.problems import problem
 
 JSON = {"Content-Type": "application/json"}
@@ -21,7 +21,7 @@ def list_tasks(user, user_id, status="all", sort="created_at", limit=100, cursor
 def create_task(user, user_id, task):
     created = tasks.create_task(owner=user, title=task["title"], description=task.get("description"),
                                 completed=task.get("completed", False))
-    return as_json(created), 201, {**JSON, "Location": f"/api/{user_id}/tasks/{created.id}"}
+    return as_json(created), 201, {**JSON, "Location": f"/api/{user_id}/tasks/{created['id']}"}
 
 
 def get_task(user, user_id, task_id):
@@ -43,7 +43,7 @@ def toggle_task_completion(user, user_id, task_id, completion=None):
     return found(tasks.set_completion(owner=user, task_id=uuid.UUID(task_id), completed=completed))
 
 
-def found(task: Task | None):
+def found(task: Mapping | None):
     return (as_json(task), 200, JSON) if task else not_found()
 
 
@@ -52,15 +52,15 @@ def not_found():
     return problem(404, "No task with this id.")
 
 
-def as_json(task: Task) -> dict:
+def as_json(task: Mapping) -> dict:
     return {
-        "id": str(task.id),
-        "user_id": task.user_id,
-        "title": task.title,
-        "description": task.description,
-        "completed": task.completed,
-        "created_at": _rfc3339(task.created_at),
-        "updated_at": _rfc3339(task.updated_at),
+        "id": str(task["id"]),
+        "user_id": task["user_id"],
+        "title": task["title"],
+        "description": task["description"],
+        "completed": task["completed"],
+        "created_at": _rfc3339(task["created_at"]),
+        "updated_at": _rfc3339(task["updated_at"]),
     }
 
 

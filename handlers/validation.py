@@ -2,6 +2,7 @@
 UTF-8 JSON the database could store. The rules themselves all come from the spec."""
 
 import json
+from functools import cached_property
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
@@ -71,6 +72,11 @@ def _collect(validator, instance, location: str, prefix: str = "") -> list[dict]
 
 
 class JSONBodyValidator(JSONRequestBodyValidator):
+    @cached_property
+    def _validator(self):
+        # Connexion builds a new jsonschema validator on every request; one per operation is enough.
+        return super()._validator
+
     async def _parse(self, stream, scope):
         raw = b"".join([chunk async for chunk in stream])
         if not raw.strip():
@@ -97,6 +103,14 @@ class JSONBodyValidator(JSONRequestBodyValidator):
 
 
 class FieldParameterValidator(ParameterValidator):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._validators = {
+            (location, param["name"]): Draft4Validator(param.get("schema", param),
+                                                       format_checker=Draft4Validator.FORMAT_CHECKER)
+            for location, params in self.parameters.items() for param in params
+        }
+
     def validate_request(self, request):
         if self.strict_validation:
             unknown = self.validate_query_parameter_list(request, security_params=self.security_query_params)
@@ -116,9 +130,7 @@ class FieldParameterValidator(ParameterValidator):
                     if param.get("required"):
                         errors.append({"location": location, "field": param["name"], "message": "is required"})
                     continue
-                schema = param.get("schema", param)
-                validator = Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-                errors += _collect(validator, value, location, param["name"])
+                errors += _collect(self._validators[location, param["name"]], value, location, param["name"])
         if errors:
             raise invalid(errors)
 

@@ -10,20 +10,20 @@ import uvicorn
 from sqlalchemy import select, update
 
 import db.tasks
-from db.models import Task
+from db.tasks import tasks
 from db.session import transaction
 from handlers.app import create_app_from_env
 
 
 def get_task_of_anyone(*, owner, task_id):
-    with transaction() as session:
-        return session.scalar(select(Task).where(Task.id == task_id))
+    with transaction() as connection:
+        return connection.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
 
 
 def update_task_of_anyone(owner, task_id, values):
-    statement = update(Task).where(Task.id == task_id).values(values).returning(Task)
-    with transaction() as session:
-        return session.scalar(statement.execution_options(synchronize_session=False))
+    with transaction() as connection:
+        return connection.execute(
+            update(tasks).where(tasks.c.id == task_id).values(values).returning(tasks)).mappings().first()
 
 
 BROKEN = {"read": ("get_task", get_task_of_anyone), "write": ("_update", update_task_of_anyone)}

@@ -1,6 +1,7 @@
 """Against the real server: uvicorn on loopback, PostgreSQL, concurrency, chunked bodies, logs."""
 
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -81,3 +82,21 @@ def test_serve_refuses_postgresql_without_a_secret():
     result = run_serve({"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgresql://postgres@127.0.0.1/postgres"})
     assert result.returncode == 2
     assert "BETTER_AUTH_SECRET is not set" in result.stderr
+
+
+def test_connections_killed_by_a_database_restart_are_replaced(http, live_server):
+    from sqlalchemy import create_engine, text
+
+    headers = headers_for("restart")
+    assert http.get("/api/restart/tasks", headers=headers).status_code == 200
+    admin = create_engine(live_server.database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:  # what a restart does to every pooled connection
+        killed = connection.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+    admin.dispose()
+    assert killed >= 1
+    time.sleep(2.5)  # past the idle time after which a pooled connection is pinged before use
+
+    responses = [http.get("/api/restart/tasks", headers=headers).status_code for _ in range(12)]
+    assert responses == [200] * 12

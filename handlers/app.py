@@ -4,8 +4,10 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 from anyio import to_thread
 from connexion import AsyncApp
+from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from starlette.middleware.cors import CORSMiddleware
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         strict_validation=True,
         validate_responses=settings.response_validation,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
+        jsonifier=Jsonifier(FastJSON),
     )
     app.add_api(SPEC_FILE.name)
     if settings.allowed_origins:
@@ -65,6 +68,17 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     errors.register(app, routes)
     logging.getLogger("connexion").setLevel(logging.WARNING)
     return app
+
+
+class FastJSON:
+    """orjson behind the json-module interface Connexion's Jsonifier expects. It encodes UUIDs and UTC
+    datetimes (RFC 3339 with `Z`) natively, so a list of 1,000 tasks is not converted field by field."""
+
+    @staticmethod
+    def dumps(data, **_json_module_options) -> str:
+        return orjson.dumps(data, option=orjson.OPT_UTC_Z).decode()
+
+    loads = staticmethod(orjson.loads)
 
 
 class BindServices:

@@ -2,10 +2,10 @@
 UTF-8 JSON the database could store. The rules themselves all come from the spec."""
 
 import json
-from functools import cached_property
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
+from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 
@@ -71,11 +71,23 @@ def _collect(validator, instance, location: str, prefix: str = "") -> list[dict]
     return [entry for error in errors for entry in field_errors(error, location, prefix)]
 
 
+# Connexion builds its validators anew for every request, and with them a jsonschema validator per
+# schema; the schemas are the spec's own long-lived objects, so one compiled validator each is enough.
+_compiled: dict[int, tuple[dict, Draft4Validator]] = {}
+
+
+def compiled(schema: dict, build) -> Draft4Validator:
+    entry = _compiled.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = _compiled[id(schema)] = (schema, build(schema))
+    return entry[1]
+
+
 class JSONBodyValidator(JSONRequestBodyValidator):
-    @cached_property
+    @property
     def _validator(self):
-        # Connexion builds a new jsonschema validator on every request; one per operation is enough.
-        return super()._validator
+        return compiled(self._schema, lambda schema: Draft4RequestValidator(
+            schema, format_checker=Draft4Validator.FORMAT_CHECKER))
 
     async def _parse(self, stream, scope):
         raw = b"".join([chunk async for chunk in stream])
@@ -103,14 +115,6 @@ class JSONBodyValidator(JSONRequestBodyValidator):
 
 
 class FieldParameterValidator(ParameterValidator):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._validators = {
-            (location, param["name"]): Draft4Validator(param.get("schema", param),
-                                                       format_checker=Draft4Validator.FORMAT_CHECKER)
-            for location, params in self.parameters.items() for param in params
-        }
-
     def validate_request(self, request):
         if self.strict_validation:
             unknown = self.validate_query_parameter_list(request, security_params=self.security_query_params)
@@ -130,7 +134,9 @@ class FieldParameterValidator(ParameterValidator):
                     if param.get("required"):
                         errors.append({"location": location, "field": param["name"], "message": "is required"})
                     continue
-                errors += _collect(self._validators[location, param["name"]], value, location, param["name"])
+                validator = compiled(param.get("schema", param), lambda schema: Draft4Validator(
+                    schema, format_checker=Draft4Validator.FORMAT_CHECKER))
+                errors += _collect(validator, value, location, param["name"])
         if errors:
             raise invalid(errors)
 

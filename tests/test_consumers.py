@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import token_for
 
 PROJECT = Path(__file__).parent.parent
@@ -71,8 +70,14 @@ def python_client(tmp_path_factory):
 
 def test_generated_python_client_round_trips(python_client, live_server):
     from tasks_api_client import AuthenticatedClient
-    from tasks_api_client.api.tasks import (create_task, delete_task, get_task, list_tasks,
-                                            toggle_task_completion, update_task)
+    from tasks_api_client.api.tasks import (
+        create_task,
+        delete_task,
+        get_task,
+        list_tasks,
+        toggle_task_completion,
+        update_task,
+    )
     from tasks_api_client.models import Problem, Task, TaskCreate, TaskList, TaskUpdate
 
     alice = AuthenticatedClient(base_url=live_server.url, token=token_for("py_alice"))

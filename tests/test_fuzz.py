@@ -63,8 +63,18 @@ def state_machine(base_url: str):
 
 
 def test_create_read_update_toggle_delete_chains_keep_the_contract(live_server):
-    state_machine(live_server.url).run(settings=hypothesis.settings(
-        FUZZ_SETTINGS, max_examples=30, stateful_step_count=8, phases=[hypothesis.Phase.generate]))
+    machine = state_machine(live_server.url)
+    for _ in range(3):
+        try:
+            machine.run(settings=hypothesis.settings(
+                FUZZ_SETTINGS, max_examples=30, stateful_step_count=8, phases=[hypothesis.Phase.generate]))
+            return
+        except hypothesis.errors.FlakyStrategyDefinition:
+            # Which rules are enabled depends on live responses, so Hypothesis now and then finds its own
+            # replay inconsistent (a harness flake, schemathesis#4132), not a finding: run again. A real
+            # failure raises a check error instead and is never retried.
+            continue
+    pytest.fail("the state machine kept hitting FlakyStrategyDefinition")
 
 
 def run_cli(base_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:

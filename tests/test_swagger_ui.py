@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import token_for
 
 SCREENSHOT = Path(__file__).parent.parent / "reports" / "swagger-ui.png"

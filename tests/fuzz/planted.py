@@ -10,8 +10,8 @@ import uvicorn
 from sqlalchemy import select, update
 
 import db.tasks
-from db.tasks import tasks
 from db.session import transaction
+from db.tasks import tasks
 from handlers.app import create_app_from_env
 
 

@@ -26,7 +26,6 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     settings = settings or Settings.from_env()
     verifier = security.TokenVerifier(settings)
     routes = SpecRoutes(SPEC_FILE)
-
     database = {}
 
     @asynccontextmanager
@@ -40,7 +39,6 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             yield
         finally:
             database.pop("engine").dispose()
-
 
     app = AsyncApp(
         __name__,
@@ -58,7 +56,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             CORSMiddleware,
             position=MiddlewarePosition.BEFORE_EXCEPTION,
             allow_origins=list(settings.allowed_origins),
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_methods=routes.methods,
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Location", "X-Request-ID"],
         )

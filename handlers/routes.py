@@ -12,16 +12,18 @@ class SpecRoutes:
     def __init__(self, spec_file: Path) -> None:
         paths = yaml.safe_load(spec_file.read_text())["paths"]
         self.templates = {}
-        self._methods = []
+        self._allow: list[tuple] = []  # (compiled path pattern, its Allow header)
+        self.methods: list[str] = []  # every method the spec uses, for CORS
         for template, item in paths.items():
             methods = [m.upper() for m in HTTP_METHODS if m in item]
-            self._methods.append((compile_path(template)[0], ", ".join(methods)))
+            self.methods += [m for m in methods if m not in self.methods]
+            self._allow.append((compile_path(template)[0], ", ".join(methods)))
             for operation in (item[m.lower()] for m in methods):
                 # Connexion names an operation by its controller and operationId, as in the routing scope.
                 self.templates[f"{operation['x-openapi-router-controller']}.{operation['operationId']}"] = template
 
     def allow_header(self, path: str) -> str:
-        for pattern, methods in self._methods:
+        for pattern, methods in self._allow:
             if pattern.match(path):
                 return methods
         return ""

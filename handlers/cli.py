@@ -5,10 +5,6 @@ import logging
 import sys
 import time
 
-import jwt
-import uvicorn
-
-from db import migrations
 from db.session import is_sqlite
 from handlers.settings import ConfigError, Settings
 
@@ -37,7 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     return {"serve": _serve, "migrate": _migrate, "token": _token}[args.command](settings, args)
 
 
+# Imports stay inside the commands: uvicorn's worker processes import this module again, and must not
+# carry Alembic (and the rest) in every worker's memory.
+
+
 def _serve(settings: Settings, args) -> int:
+    import uvicorn
+
+    from db import migrations
+
     if is_sqlite(settings.database_url):
         migrations.upgrade(settings.database_url)
     elif not migrations.is_current(settings.database_url):
@@ -53,12 +57,16 @@ def _serve(settings: Settings, args) -> int:
 
 
 def _migrate(settings: Settings, _args) -> int:
+    from db import migrations
+
     migrations.upgrade(settings.database_url)
     print("tasks-api: database schema is up to date.")
     return 0
 
 
 def _token(settings: Settings, args) -> int:
+    import jwt
+
     if not settings.jwt_secret:
         print("tasks-api: `token` signs with BETTER_AUTH_SECRET, which is not set; in JWKS mode tokens come "
               "from the identity provider.", file=sys.stderr)

@@ -4,7 +4,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 
 class InvalidCursor(ValueError):
@@ -31,6 +31,7 @@ def decode(cursor: str, sort: str) -> tuple[str | datetime, uuid.UUID]:
             value = datetime.fromisoformat(value)
             if value.utcoffset() is None:
                 raise InvalidCursor
+            value = value.astimezone(UTC)  # a far-out offset overflows here, not in the database driver
         return value, uuid.UUID(task_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError, RecursionError) as error:
         raise InvalidCursor("the cursor is not one this service issued for this sort") from error

@@ -62,6 +62,8 @@ class Edge:
         finally:
             routing = extensions.get("connexion_routing", {})
             user = extensions.get("connexion_context", {}).get("user") or "-"
+            if not user.isprintable():  # a token's `sub` is logged before the path is validated
+                user = repr(user)
             access_log.info(
                 "%s %s %s %.1fms user=%s request_id=%s",
                 scope["method"], self.templates.get(routing.get("operation_id"), "<unrouted>"),

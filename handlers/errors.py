@@ -11,7 +11,7 @@ import traceback
 from connexion import AsyncApp
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -71,5 +71,6 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
     app.add_error_handler(InvalidCursor, on_bad_cursor)
     for unavailable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_error_handler(unavailable, on_database_down)
-    app.add_error_handler(DBAPIError, on_refused_by_database)
+    for refused in (IntegrityError, DataError):
+        app.add_error_handler(refused, on_refused_by_database)
     app.add_error_handler(Exception, on_unexpected)

@@ -3,7 +3,8 @@
 Verification stays on the event loop and CPU-only: a key that is cached is used at once. A `kid`
 that is not cached triggers one refetch, in a worker thread, shared by every request waiting for it,
 and never more often than once every `refetch_seconds`, so rotation needs no restart and a flood of
-made-up `kid`s cannot hammer the identity provider.
+made-up `kid`s cannot hammer the identity provider. A key set older than `max_age_seconds` is also
+refreshed, in the background, so a withdrawn key is not trusted for ever.
 """
 
 import asyncio
@@ -22,9 +23,11 @@ class KeysUnavailable(Exception):
 
 
 class KeySet:
-    def __init__(self, url: str, *, refetch_seconds: float, timeout_seconds: float = 5) -> None:
+    def __init__(self, url: str, *, refetch_seconds: float, max_age_seconds: float = 300,
+                 timeout_seconds: float = 5) -> None:
         self._client = PyJWKClient(url, cache_jwk_set=False, timeout=timeout_seconds)
         self._refetch_seconds = refetch_seconds
+        self._max_age_seconds = max_age_seconds
         self._keys: dict[str, PyJWK] = {}
         self.generation = 0  # bumped whenever the published keys change
         self._fetched_at = -math.inf
@@ -33,6 +36,9 @@ class KeySet:
 
     async def key(self, kid: str | None) -> PyJWK:
         if kid in self._keys:
+            if self._fetch is None and time.monotonic() - self._fetched_at >= self._max_age_seconds:
+                # Refresh in the background: a key the provider has withdrawn stops working once it lands.
+                self._fetch = asyncio.ensure_future(self._refetch())
             return self._keys[kid]
         if self._fetch is None and time.monotonic() - self._fetched_at >= self._refetch_seconds:
             self._fetch = asyncio.ensure_future(self._refetch())

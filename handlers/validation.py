@@ -8,6 +8,7 @@ from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
+from starlette.datastructures import Headers
 
 MAX_MESSAGE_CHARS = 200
 MAX_FIELD_CHARS = 300  # a field name can be anything a client sent
@@ -93,12 +94,18 @@ class JSONBodyValidator(JSONRequestBodyValidator):
         raw = b"".join([chunk async for chunk in stream])
         if not raw.strip():
             return None
+        if not Headers(scope=scope).get("content-type"):
+            # Connexion would validate it as JSON and then hand the handler raw bytes.
+            raise ProblemException(status=415, title="Unsupported Media Type",
+                                   detail="A request body needs Content-Type: application/json.")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise malformed_body("is not valid UTF-8") from None
         try:
             body = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise malformed_body("is nested too deeply") from None
         except ValueError as error:
             message = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
             raise malformed_body(f"is not valid JSON: {message}") from None

@@ -71,6 +71,28 @@ def test_malformed_bodies_are_400(client, alice, alice_headers, raw):
     assert client.get(f"/api/{alice}/tasks", headers=alice_headers).json()["count"] == 0
 
 
+def test_a_body_without_a_content_type_is_415(client, alice, alice_headers):
+    response = client.post(f"/api/{alice}/tasks", content=b'{"title": "x"}', headers=alice_headers)
+    assert_problem(response, 415)
+
+
+def test_a_deeply_nested_body_is_400(client, alice, alice_headers):
+    response = client.post(f"/api/{alice}/tasks", content=b"[" * 30000,
+                           headers={**alice_headers, "Content-Type": "application/json"})
+    assert_problem(response, 400)
+
+
+@pytest.mark.parametrize("title, valid", [
+    ("a", True), ("  a  ", True), ("\u00e9t\u00e9", True), ("a b", True),
+    ("", False), ("   ", False), ("\t\n", False), ("a\u0000", False), ("\u0000a", False), ("  \u0000", False),
+    ("a" * 60000 + "\u0000", False),  # refused in linear time: the pattern cannot backtrack
+])
+def test_the_title_rule_is_not_blank_and_no_nul(client, alice, alice_headers, title, valid):
+    response = client.post(f"/api/{alice}/tasks", json={"title": title[:255] if valid else title},
+                           headers=alice_headers)
+    assert response.status_code == (201 if valid else 400)
+
+
 def test_update_needs_at_least_one_field(client, alice, alice_headers, a_task):
     response = client.put(f"/api/{alice}/tasks/{a_task['id']}", json={}, headers=alice_headers)
     assert_problem(response, 400)

@@ -174,6 +174,25 @@ def test_concurrent_misses_share_one_fetch(auth_server, ed_key):
     assert auth_server.fetches == 1
 
 
+def test_a_withdrawn_key_stops_working_once_the_key_set_ages(auth_server, ed_key):
+    keys = KeySet(f"{auth_server.url}/api/auth/jwks", refetch_seconds=10, max_age_seconds=0.2)
+
+    async def scenario():
+        await keys.key(ed_key.kid)
+        auth_server.published[:] = [SigningKey("EdDSA")]  # rotated, and the old key withdrawn
+        await asyncio.sleep(0.3)
+        await keys.key(ed_key.kid)  # still cached: this use starts the background refresh
+        for _ in range(100):  # the refresh runs in a thread; wait for it, up to 10 s
+            await asyncio.sleep(0.1)
+            try:
+                await keys.key(ed_key.kid)
+            except jwt.InvalidTokenError:
+                return
+        pytest.fail("the withdrawn key was still trusted")
+
+    asyncio.run(scenario())
+
+
 def test_an_unreachable_identity_provider_is_503_and_recovery_is_automatic(better_auth_app, auth_server, ed_key):
     auth_server.down = True
     with better_auth_app().test_client() as api:

@@ -85,3 +85,12 @@ def test_issuer_and_audience_are_checked_when_configured(with_settings):
         assert_unauthorized(call(client, sign({**good, "aud": "other"})))
         assert_unauthorized(call(client, sign({k: v for k, v in good.items() if k != "iss"})))
         assert_unauthorized(call(client, sign({k: v for k, v in good.items() if k != "aud"})))
+
+
+def test_a_subject_with_control_characters_cannot_forge_log_lines(client, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="tasks_api.access")
+    response = call(client, sign({"sub": "a\x1bb\rforged", "exp": int(time.time()) + 60}), user="a%1Bb%0Dforged")
+    assert response.status_code == 400
+    assert "\x1b" not in caplog.text and "\r" not in caplog.text

@@ -14,7 +14,7 @@ JSON = {"Content-Type": "application/json"}
 TASK_FIELDS = ("id", "user_id", "title", "description", "completed", "created_at", "updated_at")
 
 
-def list_tasks(user, user_id, status="all", sort="created_at", limit=100, cursor=None):
+def list_tasks(user, user_id, status, sort, limit, cursor=None):  # Connexion fills in the spec's defaults
     page, count, next_cursor = tasks.list_tasks(owner=user, status=status, sort=sort, limit=limit, cursor=cursor)
     return {"tasks": [as_json(task) for task in page], "count": count, "next_cursor": next_cursor}, 200, JSON
 

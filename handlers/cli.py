@@ -52,7 +52,7 @@ def _serve(settings: Settings, args) -> int:
                     "secret stored in %s. Set BETTER_AUTH_SECRET for anything but local use. ***",
                     settings.dev_secret_file)
     uvicorn.run("handlers.app:create_app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, access_log=False, log_level="info")
+                workers=args.workers, access_log=False, log_level="info", ws="none")
     return 0
 
 

@@ -30,7 +30,7 @@ class Settings:
     jwt_audience: str | None = None
     jwt_leeway_seconds: int = 30
     allowed_origins: tuple[str, ...] = ()
-    db_pool_size: int = 20
+    db_pool_size: int = 8
     db_max_overflow: int = 0
     response_validation: bool = False
     dev_secret_file: Path | None = None
@@ -70,7 +70,7 @@ class Settings:
             jwt_audience=environ.get("JWT_AUDIENCE") or default_claim,
             jwt_leeway_seconds=_integer(environ, "JWT_LEEWAY_SECONDS", 30, minimum=0),
             allowed_origins=tuple(o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
-            db_pool_size=_integer(environ, "DB_POOL_SIZE", 20, minimum=1),
+            db_pool_size=_integer(environ, "DB_POOL_SIZE", 8, minimum=1),
             db_max_overflow=_integer(environ, "DB_MAX_OVERFLOW", 0, minimum=0),
             response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),
             dev_secret_file=dev_secret_file,

@@ -6,7 +6,22 @@ atomic under autocommit.
 
 import uuid
 
-from sqlalchemy import Connection, RowMapping, case, delete, func, insert, literal, not_, or_, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db import cursor as cursors
@@ -19,6 +34,13 @@ STATUS_FILTERS = {"all": None, "pending": False, "completed": True}
 SORT_COLUMNS = {"created_at": tasks.c.created_at, "updated_at": tasks.c.updated_at, "title": tasks.c.title}
 KNOWN_USERS_LIMIT = 100_000
 
+# The single-task statements are built once: only their parameters change from request to request.
+OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
+GET_TASK = select(tasks).where(OWNED)
+DELETE_TASK = delete(tasks).where(OWNED).returning(tasks.c.id)
+FLIP_COMPLETION = update(tasks).where(OWNED).values(
+    completed=not_(tasks.c.completed), updated_at=bindparam("now")).returning(tasks)
+
 # (database, user) pairs this process has already stored: reads skip the upsert after a user's first
 # request. Creates never rely on it: they always upsert, so a user deleted meanwhile is stored again.
 _known_users: set[tuple[str, str]] = set()
@@ -30,7 +52,7 @@ def _new_user(dialect_name: str, owner: str):
 
 
 def _ensure_user(connection: Connection, owner: str) -> None:
-    known = (str(connection.engine.url), owner)
+    known = (connection.engine.url, owner)
     if known in _known_users:
         return
     connection.execute(_new_user(connection.dialect.name, owner))
@@ -87,8 +109,7 @@ def create_task(*, owner: str, title: str, description: str | None, completed: b
 def get_task(*, owner: str, task_id: uuid.UUID) -> RowMapping | None:
     with transaction() as connection:
         _ensure_user(connection, owner)
-        return connection.execute(
-            select(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner)).mappings().first()
+        return connection.execute(GET_TASK, {"task_id": task_id, "owner": owner}).mappings().first()
 
 
 def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> RowMapping | None:
@@ -100,7 +121,10 @@ def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> RowMapping 
 def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) -> RowMapping | None:
     """Sets `completed`, or flips it when `completed` is None, in one atomic UPDATE."""
     if completed is None:
-        return _update(owner, task_id, {"completed": not_(tasks.c.completed), "updated_at": utc_now()})
+        with transaction() as connection:
+            _ensure_user(connection, owner)
+            flipped = connection.execute(FLIP_COMPLETION, {"task_id": task_id, "owner": owner, "now": utc_now()})
+            return flipped.mappings().first()
     changed = tasks.c.completed.is_distinct_from(completed)
     return _update(owner, task_id, {"completed": completed, "updated_at": _now_if(changed)})
 
@@ -108,9 +132,7 @@ def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) ->
 def delete_task(*, owner: str, task_id: uuid.UUID) -> bool:
     with transaction() as connection:
         _ensure_user(connection, owner)
-        deleted = connection.execute(
-            delete(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).returning(tasks.c.id))
-        return deleted.first() is not None
+        return connection.execute(DELETE_TASK, {"task_id": task_id, "owner": owner}).first() is not None
 
 
 def _now_if(changed) -> object:

@@ -45,7 +45,8 @@ def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 0) -> Engi
         # round trips without giving up atomicity.
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,  # nothing to roll back under autocommit
-        connect_args={"connect_timeout": 5},
+        # UTC sessions: the driver hands back aware UTC datetimes, which db/tasks.py reads as they come.
+        connect_args={"connect_timeout": 5, "options": "-c timezone=UTC"},
     )
     event.listen(engine, "checkout", _ping_if_idle)
     event.listen(engine, "checkin", _note_checkin)

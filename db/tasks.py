@@ -8,6 +8,7 @@ import uuid
 
 from sqlalchemy import (
     Connection,
+    DateTime,
     RowMapping,
     and_,
     bindparam,
@@ -20,19 +21,26 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db import cursor as cursors
 from db.models import Task, User, utc_now
-from db.session import transaction
+from db.session import engine, transaction
 
 tasks = Task.__table__
 users = User.__table__
 STATUS_FILTERS = {"all": None, "pending": False, "completed": True}
 SORT_COLUMNS = {"created_at": tasks.c.created_at, "updated_at": tasks.c.updated_at, "title": tasks.c.title}
 KNOWN_USERS_LIMIT = 100_000
+
+# A page read on PostgreSQL takes the timestamps as the driver returns them (aware, UTC: the session's
+# time zone), skipping SQLModel's per-value conversion, which costs more than the query on a page of
+# 1,000. SQLite stores naive text, so there the conversion stays.
+UTC_READ_COLUMNS = [type_coerce(column, DateTime(timezone=True)).label(column.key)
+                    if column.key in ("created_at", "updated_at") else column for column in tasks.c]
 
 # The single-task statements are built once: only their parameters change from request to request.
 OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
@@ -72,7 +80,8 @@ def list_tasks(
         matching.append(tasks.c.completed == STATUS_FILTERS[status])
     counted = select(func.count()).select_from(tasks).where(*matching)
 
-    page = select(tasks, counted.scalar_subquery().label("total")).where(*matching)
+    columns = UTC_READ_COLUMNS if engine().dialect.name == "postgresql" else tasks.c
+    page = select(*columns, counted.scalar_subquery().label("total")).where(*matching)
     if cursor is not None:
         value, last_id = cursors.decode(cursor, sort)
         position = tuple_(column, tasks.c.id)

@@ -66,6 +66,12 @@ def throwaway_postgres():
 def postgresql_url():
     with throwaway_postgres() as url:
         migrations.upgrade(url)
+        # A server zone other than UTC: every answer must still carry UTC times.
+        name = make_url(url).database
+        admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Kolkata'"))
+        admin.dispose()
         yield url
 
 

@@ -113,3 +113,12 @@ def test_cursors_after_the_longest_titles_stay_within_the_spec(client, alice, al
     pages = walk(client, f"/api/{alice}/tasks", alice_headers, sort="-title", limit=1)
     assert len(pages) == 3  # every cursor was accepted back
     assert all(len(page["next_cursor"] or "") <= 4096 for page in pages)
+
+
+def test_listed_tasks_read_exactly_as_created_with_utc_times(client, alice, alice_headers):
+    created = create(client, alice, alice_headers, "Water the plants")
+    toggled = client.patch(f"/api/{alice}/tasks/{created['id']}/complete", headers=alice_headers).json()
+    listed = client.get(f"/api/{alice}/tasks", headers=alice_headers).json()["tasks"]
+    assert listed == [toggled]
+    assert toggled["created_at"] == created["created_at"]
+    assert created["created_at"].endswith("Z") and toggled["updated_at"].endswith("Z")

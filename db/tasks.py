@@ -46,6 +46,9 @@ UTC_READ_COLUMNS = [type_coerce(column, DateTime(timezone=True)).label(column.ke
 OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
 GET_TASK = select(tasks).where(OWNED)
 DELETE_TASK = delete(tasks).where(OWNED).returning(tasks.c.id)
+CREATE_TASK = insert(tasks).returning(tasks)  # its VALUES come from the parameters
+CREATE_TASK_AND_USER = CREATE_TASK.add_cte(postgresql.insert(users).values(
+    id=bindparam("owner"), created_at=bindparam("now")).on_conflict_do_nothing().cte("new_user"))
 FLIP_COMPLETION = update(tasks).where(OWNED).values(
     completed=not_(tasks.c.completed), updated_at=bindparam("now")).returning(tasks)
 
@@ -104,15 +107,14 @@ def list_tasks(
 
 def create_task(*, owner: str, title: str, description: str | None, completed: bool) -> RowMapping:
     now = utc_now()
-    new_task = insert(tasks).values(id=uuid.uuid4(), user_id=owner, title=title, description=description,
-                                    completed=completed, created_at=now, updated_at=now).returning(tasks)
+    values = {"id": uuid.uuid4(), "user_id": owner, "title": title, "description": description,
+              "completed": completed, "created_at": now, "updated_at": now}
     with transaction() as connection:
         if connection.dialect.name == "postgresql":
             # The user's upsert rides along in the same statement: one round trip, still atomic.
-            new_task = new_task.add_cte(_new_user("postgresql", owner).cte("new_user"))
-        else:
-            connection.execute(_new_user(connection.dialect.name, owner))
-        return connection.execute(new_task).mappings().one()
+            return connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now}).mappings().one()
+        connection.execute(_new_user(connection.dialect.name, owner))
+        return connection.execute(CREATE_TASK, values).mappings().one()
 
 
 def get_task(*, owner: str, task_id: uuid.UUID) -> RowMapping | None:

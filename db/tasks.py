@@ -1,7 +1,7 @@
 """Queries on tasks. Every one takes the owner and puts it in its WHERE clause: isolation lives in SQL.
 
-Each is one statement, one round trip (SQLAlchemy Core, rows as mappings), so on PostgreSQL it is
-atomic under autocommit.
+Each is one statement, one round trip (SQLAlchemy Core), so on PostgreSQL it is atomic under
+autocommit. Tasks come back as plain dicts holding exactly the spec's Task fields.
 """
 
 import uuid
@@ -9,10 +9,11 @@ import uuid
 from sqlalchemy import (
     Connection,
     DateTime,
-    RowMapping,
+    String,
     and_,
     bindparam,
     case,
+    cast,
     delete,
     func,
     insert,
@@ -35,12 +36,18 @@ users = User.__table__
 STATUS_FILTERS = {"all": None, "pending": False, "completed": True}
 SORT_COLUMNS = {"created_at": tasks.c.created_at, "updated_at": tasks.c.updated_at, "title": tasks.c.title}
 KNOWN_USERS_LIMIT = 100_000
+TASK_FIELDS = tuple(tasks.c.keys())
 
-# A page read on PostgreSQL takes the timestamps as the driver returns them (aware, UTC: the session's
-# time zone), skipping SQLModel's per-value conversion, which costs more than the query on a page of
-# 1,000. SQLite stores naive text, so there the conversion stays.
-UTC_READ_COLUMNS = [type_coerce(column, DateTime(timezone=True)).label(column.key)
-                    if column.key in ("created_at", "updated_at") else column for column in tasks.c]
+# A page read on PostgreSQL takes ids as text and timestamps as the session returns them (aware, in
+# UTC: db/session.py), skipping the per-value conversions to UUID and through SQLModel's UTC type,
+# which cost more than the query itself on a page of 1,000. The JSON is the same. SQLite stores both
+# as naive text, so there the model's types do the conversion.
+POSTGRESQL_PAGE_COLUMNS = [
+    cast(column, String).label("id") if column.key == "id"
+    else type_coerce(column, DateTime(timezone=True)).label(column.key) if column.key in ("created_at", "updated_at")
+    else column
+    for column in tasks.c
+]
 
 # The single-task statements are built once: only their parameters change from request to request.
 OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
@@ -74,7 +81,7 @@ def _ensure_user(connection: Connection, owner: str) -> None:
 
 def list_tasks(
     *, owner: str, status: str, sort: str, limit: int, cursor: str | None
-) -> tuple[list[RowMapping], int, str | None]:
+) -> tuple[list[dict], int, str | None]:
     """One page in `sort` order after `cursor`, the count matching `status`, and the next cursor."""
     column = SORT_COLUMNS[sort.lstrip("-")]
     descending = sort.startswith("-")
@@ -83,7 +90,7 @@ def list_tasks(
         matching.append(tasks.c.completed == STATUS_FILTERS[status])
     counted = select(func.count()).select_from(tasks).where(*matching)
 
-    columns = UTC_READ_COLUMNS if engine().dialect.name == "postgresql" else tasks.c
+    columns = POSTGRESQL_PAGE_COLUMNS if engine().dialect.name == "postgresql" else tasks.c
     page = select(*columns, counted.scalar_subquery().label("total")).where(*matching)
     if cursor is not None:
         value, last_id = cursors.decode(cursor, sort)
@@ -95,47 +102,45 @@ def list_tasks(
 
     with transaction() as connection:
         _ensure_user(connection, owner)
-        rows = connection.execute(page).mappings().all()
-        count = rows[0]["total"] if rows else connection.execute(counted).scalar_one()
+        rows = connection.execute(page).all()
+        count = rows[0].total if rows else connection.execute(counted).scalar_one()
 
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = cursors.encode(sort, rows[-1][column.key], rows[-1]["id"])
-    return rows, count, next_cursor
+    found = [as_task(row) for row in rows[:limit]]
+    next_cursor = cursors.encode(sort, found[-1][column.key], found[-1]["id"]) if len(rows) > limit else None
+    return found, count, next_cursor
 
 
-def create_task(*, owner: str, title: str, description: str | None, completed: bool) -> RowMapping:
+def create_task(*, owner: str, title: str, description: str | None, completed: bool) -> dict:
     now = utc_now()
     values = {"id": uuid.uuid4(), "user_id": owner, "title": title, "description": description,
               "completed": completed, "created_at": now, "updated_at": now}
     with transaction() as connection:
         if connection.dialect.name == "postgresql":
             # The user's upsert rides along in the same statement: one round trip, still atomic.
-            return connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now}).mappings().one()
+            return as_task(connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now}).one())
         connection.execute(_new_user(connection.dialect.name, owner))
-        return connection.execute(CREATE_TASK, values).mappings().one()
+        return as_task(connection.execute(CREATE_TASK, values).one())
 
 
-def get_task(*, owner: str, task_id: uuid.UUID) -> RowMapping | None:
+def get_task(*, owner: str, task_id: uuid.UUID) -> dict | None:
     with transaction() as connection:
         _ensure_user(connection, owner)
-        return connection.execute(GET_TASK, {"task_id": task_id, "owner": owner}).mappings().first()
+        return as_task(connection.execute(GET_TASK, {"task_id": task_id, "owner": owner}).first())
 
 
-def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> RowMapping | None:
+def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> dict | None:
     """Applies only the given fields; `updated_at` moves only if a value really changes."""
     changed = or_(*(tasks.c[name].is_distinct_from(value) for name, value in changes.items()))
     return _update(owner, task_id, {**changes, "updated_at": _now_if(changed)})
 
 
-def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) -> RowMapping | None:
+def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) -> dict | None:
     """Sets `completed`, or flips it when `completed` is None, in one atomic UPDATE."""
     if completed is None:
         with transaction() as connection:
             _ensure_user(connection, owner)
             flipped = connection.execute(FLIP_COMPLETION, {"task_id": task_id, "owner": owner, "now": utc_now()})
-            return flipped.mappings().first()
+            return as_task(flipped.first())
     changed = tasks.c.completed.is_distinct_from(completed)
     return _update(owner, task_id, {"completed": completed, "updated_at": _now_if(changed)})
 
@@ -146,12 +151,17 @@ def delete_task(*, owner: str, task_id: uuid.UUID) -> bool:
         return connection.execute(DELETE_TASK, {"task_id": task_id, "owner": owner}).first() is not None
 
 
+def as_task(row) -> dict | None:
+    """A row as the spec's Task; zip leaves out any trailing extra column (a page's `total`)."""
+    return dict(zip(TASK_FIELDS, row)) if row is not None else None
+
+
 def _now_if(changed) -> object:
     return case((changed, literal(utc_now(), tasks.c.updated_at.type)), else_=tasks.c.updated_at)
 
 
-def _update(owner: str, task_id: uuid.UUID, values: dict) -> RowMapping | None:
+def _update(owner: str, task_id: uuid.UUID, values: dict) -> dict | None:
     statement = update(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).values(values).returning(tasks)
     with transaction() as connection:
         _ensure_user(connection, owner)
-        return connection.execute(statement).mappings().first()
+        return as_task(connection.execute(statement).first())

@@ -139,10 +139,10 @@ def test_every_response_carries_a_request_id(client, alice, alice_headers):
 
 def test_response_validation_checks_timestamps_against_the_spec(client, alice, alice_headers, a_task, monkeypatch):
     # Connexion's draft-4 format checker only checks date-time with rfc3339-validator installed.
-    from handlers import tasks
+    from db import tasks
 
-    as_json = tasks.as_json
-    monkeypatch.setattr(tasks, "as_json", lambda task: {**as_json(task), "created_at": "yesterday"})
+    get_task = tasks.get_task
+    monkeypatch.setattr(tasks, "get_task", lambda **query: {**get_task(**query), "created_at": "yesterday"})
     response = client.get(f"/api/{alice}/tasks/{a_task['id']}", headers=alice_headers)
     assert response.status_code == 500
     assert "yesterday" not in response.text

@@ -59,7 +59,7 @@ def milliseconds(text: str) -> float:
 
 
 def run_wrk(url: str, token: str, script: str | None, connections: int, duration: int) -> dict:
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency",
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "--latency",
                "-H", f"Authorization: Bearer {token}", url]
     if script:
         command[1:1] = ["-s", str(HERE / script)]

@@ -32,7 +32,7 @@ def is_sqlite(url: str) -> bool:
 IDLE_PING_SECONDS = 2.0
 
 
-def make_engine(url: str, *, pool_size: int = 20, max_overflow: int = 0) -> Engine:
+def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
 
 from db import cursor as cursors
 from db.models import Task, User, utc_now
@@ -61,7 +62,7 @@ FLIP_COMPLETION = update(tasks).where(OWNED).values(
 
 # (database, user) pairs this process has already stored: reads skip the upsert after a user's first
 # request. Creates never rely on it: they always upsert, so a user deleted meanwhile is stored again.
-_known_users: set[tuple[str, str]] = set()
+_known_users: set[tuple[URL, str]] = set()
 
 
 def _new_user(dialect_name: str, owner: str):

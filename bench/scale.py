@@ -34,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=4, help="measurements per table size (median kept)")
+    parser.add_argument("--rounds", type=int, default=6, help="measurements per table size (median kept)")
     parser.add_argument("--duration", type=int, default=5, help="seconds per workload and round")
     args = parser.parse_args()
 
@@ -60,9 +60,12 @@ def main() -> int:
             rounds = {small_url: [], big_url: []}
             for url in rounds:  # warm-up, not counted
                 load.measure(url, user, token, workloads=workloads, duration=2)
-            for _ in range(args.rounds):
+            for number in range(1, args.rounds + 1):
                 for url, results in rounds.items():
                     results.append(load.measure(url, user, token, workloads=workloads, duration=args.duration))
+                print(f"round {number}: " + "  ".join(
+                    f"{name} {rounds[small_url][-1][name]['rps']:.0f} / {rounds[big_url][-1][name]['rps']:.0f} req/s"
+                    for name in workloads) + "  (near-empty / big)")
     small, big = median_of(rounds[small_url]), median_of(rounds[big_url])
     load.print_table(small, "1,000 tasks in the table")
     load.print_table(big, "\n1,001,000 tasks in the table")

@@ -7,7 +7,8 @@ Five workloads on the user's tasks: get one, list 100, list 1,000, create, toggl
 --duration seconds at --connections connections and prints requests per second, median, 99th
 percentile and slowest latency, and errors (non-2xx answers, timeouts, socket errors). Then --alone
 single requests, one after another, give the median time of a get and of a list of 1,000. With --pid,
-the resident memory of that process and its children closes the report.
+the resident memory of that process and its children closes the report. The create workload adds
+thousands of tasks to the user: compare list figures across runs only on a freshly seeded user.
 Needs wrk and curl (Debian: apt-get install wrk curl).
 """
 

@@ -59,4 +59,8 @@ def running(command: list[str], env: dict, cwd: str | None = None):
         yield url
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -61,7 +61,7 @@ def main() -> int:
             for url in rounds:  # warm-up, not counted
                 load.measure(url, user, token, workloads=workloads, duration=2)
             for number in range(1, args.rounds + 1):
-                for url, results in rounds.items():
+                for url, results in sorted(rounds.items(), reverse=number % 2 == 0):  # who goes first alternates
                     results.append(load.measure(url, user, token, workloads=workloads, duration=args.duration))
                 print(f"round {number}: " + "  ".join(
                     f"{name} {rounds[small_url][-1][name]['rps']:.0f} / {rounds[big_url][-1][name]['rps']:.0f} req/s"

@@ -45,9 +45,9 @@ def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0) -> Engin
         # round trips without giving up atomicity.
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,  # nothing to roll back under autocommit
-        # UTC sessions: the driver hands back aware UTC datetimes, which db/tasks.py reads as they come.
-        connect_args={"connect_timeout": 5, "options": "-c timezone=UTC"},
+        connect_args={"connect_timeout": 5},
     )
+    event.listen(engine, "connect", _utc_session)
     event.listen(engine, "checkout", _ping_if_idle)
     event.listen(engine, "checkin", _note_checkin)
     return engine
@@ -68,6 +68,15 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         cursor.close()
     except Exception as error:
         raise DisconnectionError("stale connection") from error
+
+
+def _utc_session(dbapi_connection, _record) -> None:
+    """UTC sessions: the driver hands back aware UTC datetimes, which db/tasks.py reads as they come.
+    Set per connection rather than in the URL's `options`, which stay the user's."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.commit()  # outside autocommit the SET would otherwise sit in an open transaction
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

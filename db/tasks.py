@@ -37,7 +37,9 @@ users = User.__table__
 STATUS_FILTERS = {"all": None, "pending": False, "completed": True}
 SORT_COLUMNS = {"created_at": tasks.c.created_at, "updated_at": tasks.c.updated_at, "title": tasks.c.title}
 KNOWN_USERS_LIMIT = 100_000
-TASK_FIELDS = tuple(tasks.c.keys())
+# The spec's Task, in this order, is what every task query selects and returns: as_task zips by position.
+TASK_FIELDS = ("id", "user_id", "title", "description", "completed", "created_at", "updated_at")
+TASK_COLUMNS = [tasks.c[field] for field in TASK_FIELDS]
 
 # A page read on PostgreSQL takes ids as text and timestamps as the session returns them (aware, in
 # UTC: db/session.py), skipping the per-value conversions to UUID and through SQLModel's UTC type,
@@ -47,18 +49,18 @@ POSTGRESQL_PAGE_COLUMNS = [
     cast(column, String).label("id") if column.key == "id"
     else type_coerce(column, DateTime(timezone=True)).label(column.key) if column.key in ("created_at", "updated_at")
     else column
-    for column in tasks.c
+    for column in TASK_COLUMNS
 ]
 
 # The single-task statements are built once: only their parameters change from request to request.
 OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
-GET_TASK = select(tasks).where(OWNED)
+GET_TASK = select(*TASK_COLUMNS).where(OWNED)
 DELETE_TASK = delete(tasks).where(OWNED).returning(tasks.c.id)
-CREATE_TASK = insert(tasks).returning(tasks)  # its VALUES come from the parameters
+CREATE_TASK = insert(tasks).returning(*TASK_COLUMNS)  # its VALUES come from the parameters
 CREATE_TASK_AND_USER = CREATE_TASK.add_cte(postgresql.insert(users).values(
     id=bindparam("owner"), created_at=bindparam("now")).on_conflict_do_nothing().cte("new_user"))
 FLIP_COMPLETION = update(tasks).where(OWNED).values(
-    completed=not_(tasks.c.completed), updated_at=bindparam("now")).returning(tasks)
+    completed=not_(tasks.c.completed), updated_at=bindparam("now")).returning(*TASK_COLUMNS)
 
 # (database, user) pairs this process has already stored: reads skip the upsert after a user's first
 # request. Creates never rely on it: they always upsert, so a user deleted meanwhile is stored again.
@@ -91,7 +93,7 @@ def list_tasks(
         matching.append(tasks.c.completed == STATUS_FILTERS[status])
     counted = select(func.count()).select_from(tasks).where(*matching)
 
-    columns = POSTGRESQL_PAGE_COLUMNS if engine().dialect.name == "postgresql" else tasks.c
+    columns = POSTGRESQL_PAGE_COLUMNS if engine().dialect.name == "postgresql" else TASK_COLUMNS
     page = select(*columns, counted.scalar_subquery().label("total")).where(*matching)
     if cursor is not None:
         value, last_id = cursors.decode(cursor, sort)
@@ -162,7 +164,8 @@ def _now_if(changed) -> object:
 
 
 def _update(owner: str, task_id: uuid.UUID, values: dict) -> dict | None:
-    statement = update(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).values(values).returning(tasks)
+    statement = update(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).values(values).returning(
+        *TASK_COLUMNS)
     with transaction() as connection:
         _ensure_user(connection, owner)
         return as_task(connection.execute(statement).first())

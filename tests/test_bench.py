@@ -1,6 +1,7 @@
 """The benchmark's own tools: the seeder's rows must be ones the service serves as valid tasks, and the
 load driver must read wrk's figures right, or every figure in the README is wrong."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ def test_a_clean_wrk_run_has_no_errors():
 def test_seeded_rows_are_valid_tasks_of_their_users(tmp_path):
     with serving(tmp_path / "server.log") as server:
         seeded = subprocess.run([sys.executable, str(BENCH / "seed.py"), "--users", "3", "--tasks", "6", "--prefix", "s"],
-                                env={"DATABASE_URL": server.database_url}, capture_output=True, text=True, check=True)
+                                env={**os.environ, "DATABASE_URL": server.database_url}, capture_output=True, text=True, check=True)
         user, task_id = seeded.stdout.split()
         assert user == "s-0"
         headers = headers_for("s-2")

@@ -56,9 +56,12 @@ POSTGRESQL_PAGE_COLUMNS = [
 OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
 GET_TASK = select(*TASK_COLUMNS).where(OWNED)
 DELETE_TASK = delete(tasks).where(OWNED).returning(tasks.c.id)
+NEW_USER = {  # a user's row, unless it is already there
+    name: dialect.insert(users).values(id=bindparam("owner"), created_at=bindparam("now")).on_conflict_do_nothing()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 CREATE_TASK = insert(tasks).returning(*TASK_COLUMNS)  # its VALUES come from the parameters
-CREATE_TASK_AND_USER = CREATE_TASK.add_cte(postgresql.insert(users).values(
-    id=bindparam("owner"), created_at=bindparam("now")).on_conflict_do_nothing().cte("new_user"))
+CREATE_TASK_AND_USER = CREATE_TASK.add_cte(NEW_USER["postgresql"].cte("new_user"))
 FLIP_COMPLETION = update(tasks).where(OWNED).values(
     completed=not_(tasks.c.completed), updated_at=bindparam("now")).returning(*TASK_COLUMNS)
 
@@ -67,16 +70,11 @@ FLIP_COMPLETION = update(tasks).where(OWNED).values(
 _known_users: set[tuple[URL, str]] = set()
 
 
-def _new_user(dialect_name: str, owner: str):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return dialect.insert(users).values(id=owner, created_at=utc_now()).on_conflict_do_nothing()
-
-
 def _ensure_user(connection: Connection, owner: str) -> None:
     known = (connection.engine.url, owner)
     if known in _known_users:
         return
-    connection.execute(_new_user(connection.dialect.name, owner))
+    connection.execute(NEW_USER[connection.dialect.name], {"owner": owner, "now": utc_now()})
     if len(_known_users) >= KNOWN_USERS_LIMIT:
         _known_users.clear()
     _known_users.add(known)
@@ -121,7 +119,7 @@ def create_task(*, owner: str, title: str, description: str | None, completed: b
         if connection.dialect.name == "postgresql":
             # The user's upsert rides along in the same statement: one round trip, still atomic.
             return as_task(connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now}).one())
-        connection.execute(_new_user(connection.dialect.name, owner))
+        connection.execute(NEW_USER[connection.dialect.name], {"owner": owner, "now": now})
         return as_task(connection.execute(CREATE_TASK, values).one())
 
 
@@ -164,8 +162,7 @@ def _now_if(changed) -> object:
 
 
 def _update(owner: str, task_id: uuid.UUID, values: dict) -> dict | None:
-    statement = update(tasks).where(tasks.c.id == task_id, tasks.c.user_id == owner).values(values).returning(
-        *TASK_COLUMNS)
+    statement = update(tasks).where(OWNED).values(values).returning(*TASK_COLUMNS)
     with transaction() as connection:
         _ensure_user(connection, owner)
-        return as_task(connection.execute(statement).first())
+        return as_task(connection.execute(statement, {"task_id": task_id, "owner": owner}).first())

@@ -4,8 +4,8 @@ import os
 
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from alembic import context
+from db.models import exists_on  # importing db.models registers the tables on SQLModel.metadata
 from db.session import is_sqlite, make_engine, resolve_url
 
 config = context.config
@@ -23,9 +23,13 @@ def run_migrations_online() -> None:
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
-            # SQLite alters tables by copying them ("batch" mode); PostgreSQL alters in place.
+            if connection.dialect.name == "postgresql":
+                # The service's connections autocommit; a migration is one transaction, all or nothing.
+                connection = connection.execution_options(isolation_level="READ COMMITTED")
+            # SQLite alters tables by copying them ("batch" mode); PostgreSQL alters in place. Indexes
+            # the models declare for PostgreSQL only are not expected on SQLite.
             context.configure(connection=connection, target_metadata=SQLModel.metadata,
-                              render_as_batch=is_sqlite(url))
+                              render_as_batch=is_sqlite(url), include_object=exists_on(connection.dialect.name))
             with context.begin_transaction():
                 context.run_migrations()
     finally:

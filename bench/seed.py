@@ -5,7 +5,10 @@ set-based INSERT per batch of users, so a million tasks take seconds rather than
     DATABASE_URL=postgresql://... python bench/seed.py --prefix bench --users 1 --tasks 1000
 
 Users are named PREFIX-0, PREFIX-1, ...; each task gets a distinct created_at, a third are completed,
-and every row satisfies the schema's constraints. Prints the first user and one of its task ids.
+and every row satisfies the schema's constraints. Titles and descriptions draw two words each from a
+vocabulary of 32 (so a search for one word matches about one task in eight), three tasks in four carry
+labels from a set of five, priorities cycle, and two tasks in three are due. Prints the first user and
+one of its task ids.
 """
 
 import argparse
@@ -21,12 +24,24 @@ INSERT INTO users (id, created_at)
 SELECT %(prefix)s || '-' || u, now() FROM generate_series(%(first)s, %(last)s) AS u
 ON CONFLICT DO NOTHING
 """
+WORDS = ["milk", "bread", "invoice", "dentist", "garden", "report", "laundry", "tickets", "birthday", "car", "meeting",
+         "taxes", "plumber", "gift", "passport", "budget", "keys", "parcel", "flowers", "library", "gym", "recipe",
+         "boiler", "insurance", "paint", "printer", "train", "visa", "window", "school", "battery", "coffee"]
+LABEL_SETS = ('[]', '["home"]', '["errand", "work"]', '["errand", "Health", "home"]')  # sorted by lower-cased form
+# The texts are ASCII, so PostgreSQL's lower() lower-cases them exactly as the service's Python does.
 ADD_TASKS = """
-INSERT INTO tasks (id, user_id, title, description, completed, created_at, updated_at)
-SELECT gen_random_uuid(), %(prefix)s || '-' || u, 'Task ' || t || ' of ' || %(prefix)s || '-' || u,
-       CASE WHEN t %% 2 = 0 THEN repeat('d', 80) END, t %% 3 = 0,
-       now() - make_interval(secs => %(tasks)s - t), now() - make_interval(secs => %(tasks)s - t)
-FROM generate_series(%(first)s, %(last)s) AS u, generate_series(1, %(tasks)s) AS t
+INSERT INTO tasks (id, user_id, title, title_lower, description, description_lower, completed, completed_at, due_at,
+                   priority, labels, label_keys, created_at, updated_at)
+SELECT gen_random_uuid(), %(prefix)s || '-' || u, title, lower(title), description, lower(description), done,
+       CASE WHEN done THEN created END, CASE WHEN t %% 3 <> 0 THEN created + make_interval(hours => t) END,
+       t %% 4, labels::jsonb, lower(labels)::jsonb, created, created
+FROM generate_series(%(first)s, %(last)s) AS u, generate_series(1, %(tasks)s) AS t,
+     LATERAL (SELECT 'Task ' || t || ': ' || (%(words)s)[1 + (t * 7 + u) %% 32] || ' '
+                     || (%(words)s)[1 + (t * 13 + u * 3) %% 32] AS title,
+                     CASE WHEN t %% 2 = 0 THEN 'Remember the ' || (%(words)s)[1 + (t * 5 + u * 11) %% 32] || ' and the '
+                          || (%(words)s)[1 + (t * 17 + u) %% 32] || ' ' || repeat('d', 50) END AS description,
+                     t %% 3 = 0 AS done, now() - make_interval(secs => %(tasks)s - t) AS created,
+                     (%(label_sets)s)[1 + t %% 4] AS labels) AS generated
 """
 
 
@@ -34,7 +49,8 @@ def seed(database_url: str, *, prefix: str, users: int, tasks: int) -> tuple[str
     """Adds `users` users with `tasks` tasks each; returns the first user and one of its task ids."""
     connection = psycopg2.connect(database_url.replace("postgresql+psycopg2://", "postgresql://"))
     connection.autocommit = True
-    batches = [{"prefix": prefix, "first": first, "last": min(first + USERS_PER_BATCH, users) - 1, "tasks": tasks}
+    batches = [{"prefix": prefix, "first": first, "last": min(first + USERS_PER_BATCH, users) - 1, "tasks": tasks,
+                "words": WORDS, "label_sets": list(LABEL_SETS)}
                for first in range(0, users, USERS_PER_BATCH)]
     try:
         with connection.cursor() as cursor:

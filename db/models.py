@@ -3,8 +3,13 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, Index
+from sqlalchemy import JSON, CheckConstraint, Index, SmallInteger, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
+
+# Priorities are stored as their rank, so that sorting by the column is sorting by urgency.
+PRIORITIES = ("none", "low", "medium", "high")
+LIST_OF_TEXT = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utc_now() -> datetime:
@@ -25,9 +30,21 @@ class Task(SQLModel, table=True):
         # accepts is refused here, while an empty or blank title can never be stored.
         CheckConstraint("length(trim(title)) > 0 AND length(title) <= 255", name="title_not_blank"),
         CheckConstraint("description IS NULL OR length(description) <= 1000", name="description_length"),
+        CheckConstraint(f"priority BETWEEN 0 AND {len(PRIORITIES) - 1}", name="priority_rank"),
+        CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_iff_completed"),
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_title", "user_id", "title", "id"),
+        Index("ix_tasks_user_due", "user_id", "due_at", "id"),
+        Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+        # Substring search and label containment, each with the owner in the same GIN index (btree_gin),
+        # so neither scans other users' tasks. SQLite has no such index types; there the owner's
+        # (user_id, ...) btree indexes narrow the search.
+        Index("ix_tasks_user_search", "user_id", "title_lower", "description_lower", postgresql_using="gin",
+              postgresql_ops={"title_lower": "gin_trgm_ops", "description_lower": "gin_trgm_ops"},
+              ).ddl_if(dialect="postgresql"),
+        Index("ix_tasks_user_labels", "user_id", "label_keys", postgresql_using="gin",
+              postgresql_ops={"label_keys": "jsonb_path_ops"}).ddl_if(dialect="postgresql"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -35,5 +52,26 @@ class Task(SQLModel, table=True):
     title: str = Field(max_length=255)
     description: str | None = Field(default=None, max_length=1000)
     completed: bool = False
+    completed_at: datetime | None = None
+    due_at: datetime | None = None
+    priority: int = Field(default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": text("0")})
+    # The labels as the client spelled them, sorted by lower-cased form, and those lower-cased forms,
+    # which the label filter matches.
+    labels: list[str] = Field(default_factory=list, sa_type=LIST_OF_TEXT,
+                              sa_column_kwargs={"server_default": text("'[]'")})
+    label_keys: list[str] = Field(default_factory=list, sa_type=LIST_OF_TEXT,
+                                  sa_column_kwargs={"server_default": text("'[]'")})
+    # Title and description lower-cased by Python, as text search compares them: the database's own
+    # lower() follows its locale, which on many servers (the C locale) leaves "Книга" as it is.
+    title_lower: str = Field(sa_type=Text)
+    description_lower: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+
+
+def exists_on(dialect: str):
+    """Alembic's include_object: a schema object whose DDL is only for another dialect is not expected."""
+    def include(obj, _name, _type, _reflected, _compare_to) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        return condition is None or condition.dialect in (None, dialect)
+    return include

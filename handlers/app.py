@@ -2,7 +2,6 @@
 
 import logging
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import orjson
 from anyio import to_thread
@@ -14,12 +13,11 @@ from starlette.middleware.cors import CORSMiddleware
 
 from db.session import make_engine, using
 from handlers import errors, security
+from handlers.contract import SPEC_FILE
 from handlers.edge import Edge
 from handlers.routes import SpecRoutes
 from handlers.settings import Settings
-from handlers.validation import VALIDATORS
-
-SPEC_FILE = Path(__file__).resolve().parent.parent / "openapi" / "tasks-api.yaml"
+from handlers.validation import VALIDATORS, ExplodedArrays
 
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
@@ -45,6 +43,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         lifespan=lifespan,
         specification_dir=SPEC_FILE.parent,
         validator_map=VALIDATORS,
+        uri_parser_class=ExplodedArrays,
         strict_validation=True,
         validate_responses=settings.response_validation,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),

@@ -6,6 +6,7 @@ import json
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import ProblemException
 from connexion.json_schema import Draft4RequestValidator
+from connexion.uri_parsing import OpenAPIURIParser
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
@@ -60,6 +61,8 @@ def _describe(error: ValidationError) -> str:
             return f"must have at least {limit} field{plural}"
         case "pattern":
             return error.schema.get("description") or f"must match the pattern {limit}"
+        case "format" if limit == "date-time":
+            return "must be an RFC 3339 date-time with a time zone, such as 2026-12-01T09:00:00Z"
     return error.message[:MAX_MESSAGE_CHARS]
 
 
@@ -146,6 +149,22 @@ class FieldParameterValidator(ParameterValidator):
                 errors += _collect(validator, value, location, param["name"])
         if errors:
             raise invalid(errors)
+
+
+class ExplodedArrays(OpenAPIURIParser):
+    """Reads an exploded query array (`label=a&label=b`, the spec's style) as exactly the values sent.
+    Connexion joins them with commas and splits them again, so `label=a,b` would pass as two labels
+    although the spec makes it one label with a comma, which it refuses."""
+
+    @staticmethod
+    def _resolve_param_duplicates(values, param_defn, _in):
+        if _in == "query" and param_defn.get("explode", param_defn.get("style", "form") == "form"):
+            return values
+        return OpenAPIURIParser._resolve_param_duplicates(values, param_defn, _in)
+
+    @staticmethod
+    def _split(value, param_defn, _in):
+        return value if isinstance(value, list) else OpenAPIURIParser._split(value, param_defn, _in)
 
 
 def _reject_constant(name: str):

@@ -58,5 +58,13 @@ def test_seeded_rows_are_valid_tasks_of_their_users(tmp_path):
         assert [t["user_id"] for t in listed["tasks"]] == ["s-2"] * 6
         completed = httpx.get(f"{server.url}/api/s-2/tasks", params={"status": "completed"}, headers=headers).json()
         assert completed["count"] == 2  # every third task
+        errands = httpx.get(f"{server.url}/api/s-2/tasks", params={"label": "ERRAND"}, headers=headers).json()
+        assert [t["labels"] for t in errands["tasks"]] == [["errand", "work"], ["errand", "Health", "home"],
+                                                           ["errand", "work"]]  # tasks 2, 3 and 6
+        dated = httpx.get(f"{server.url}/api/s-2/tasks", params={"sort": "-due_at"}, headers=headers).json()["tasks"]
+        assert [t["due_at"] is None for t in dated] == [False] * 4 + [True] * 2  # tasks 3 and 6 are not due
+        word = listed["tasks"][0]["title"].split()[-1].upper()
+        found = httpx.get(f"{server.url}/api/s-2/tasks", params={"q": word}, headers=headers).json()["tasks"]
+        assert listed["tasks"][0]["id"] in [t["id"] for t in found]
         assert httpx.get(f"{server.url}/api/s-0/tasks/{task_id}", headers=headers_for("s-0")).status_code == 200
         assert httpx.get(f"{server.url}/api/s-3/tasks", headers=headers_for("s-3")).json()["count"] == 0

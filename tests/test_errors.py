@@ -124,7 +124,11 @@ def test_a_user_id_outside_the_safe_pattern_is_400(client):
 
 @pytest.mark.parametrize("query, field", [
     ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"),
-    ("status=done", "status"), ("sort=priority", "sort"), ("cursor=%25%25", "cursor"), ("page=2", "page"),
+    ("status=done", "status"), ("sort=urgency", "sort"), ("cursor=%25%25", "cursor"), ("page=2", "page"),
+    ("q=", "q"), (f"q={'x' * 201}", "q"), ("q=a%00b", "q"), ("priority=urgent", "priority.0"),
+    ("label=a,b", "label.0"), (f"label={'x' * 51}", "label.0"), ("label=%20x", "label.0"),
+    ("due_before=soon", "due_before"), ("due_after=2026-12-01T00:00:00", "due_after"),
+    ("due_after=9999-12-31T23:59:59-01:00", "due_after"),
 ])
 def test_bad_query_parameters_are_400(client, alice, alice_headers, query, field):
     body = assert_problem(client.get(f"/api/{alice}/tasks?{query}", headers=alice_headers), 400)

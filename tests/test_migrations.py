@@ -8,8 +8,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import SQLModel
 
-import db.models  # noqa: F401
 from db import migrations
+from db.models import exists_on
 from db.session import make_engine as create_engine
 
 
@@ -17,7 +17,8 @@ def drift(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+            context = MigrationContext.configure(connection, opts={"include_object": exists_on(connection.dialect.name)})
+            return compare_metadata(context, SQLModel.metadata)
     finally:
         engine.dispose()
 

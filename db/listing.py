@@ -46,7 +46,7 @@ def list_tasks(*, owner: str, filters: Filters, sort: str, limit: int,
     dialect = engine().dialect.name
     matching = conditions(owner, filters, dialect)
     counted = select(func.count()).select_from(tasks).where(*matching)
-    page = page_query(matching, counted, sort, limit, cursor, dialect)
+    page = page_query(matching, counted.scalar_subquery().label("total"), sort, limit, cursor, dialect)
 
     with transaction() as connection:
         ensure_user(connection, owner)
@@ -85,12 +85,11 @@ def conditions(owner: str, filters: Filters, dialect: str) -> list:
     return matching
 
 
-def page_query(matching: list, counted: Select, sort: str, limit: int, cursor: str | None, dialect: str) -> Select:
-    """limit + 1 rows after the cursor, in sort order, each carrying the total count."""
+def page_query(matching: list, total, sort: str, limit: int, cursor: str | None, dialect: str) -> Select:
+    """limit + 1 rows after the cursor, in sort order, each carrying the `total` column."""
     key = sort.lstrip("-")
     column, descending = SORT_COLUMNS[key], sort.startswith("-")
     after = cursors.decode(cursor, sort) if cursor is not None else None
-    total = counted.scalar_subquery().label("total")
     if key != "due_at":
         page = select(*_readable(dict(zip(TASK_FIELDS, TASK_COLUMNS)), dialect), total).where(*matching)
         if after is not None:

@@ -1,16 +1,21 @@
 """Alembic owns the schema: it matches the models and it can go down and up again."""
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import throwaway_postgres
-from sqlalchemy import inspect, text
+from conftest import SECRET, headers_for, throwaway_postgres
+from sqlalchemy import DateTime, Uuid, column, inspect, table, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import SQLModel
 
 from db import migrations
 from db.models import exists_on
 from db.session import make_engine as create_engine
+from handlers.app import create_app
+from handlers.settings import Settings
 
 
 def drift(url: str) -> list:
@@ -66,3 +71,49 @@ def test_deleting_a_user_deletes_their_tasks(client, database_url, alice, alice_
             assert connection.execute(text("SELECT count(*) FROM tasks")).scalar() == 0
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        with throwaway_postgres() as url:
+            yield url
+
+
+def test_tasks_stored_before_0002_keep_everything_and_take_the_new_defaults(empty_database):
+    url = empty_database
+    migrations.upgrade(url, "0001")
+    engine = create_engine(url)
+    rows = [{"id": uuid.UUID(int=n + 1), "title": title, "completed": completed, "at": datetime(2026, 11, n + 1, tzinfo=UTC)}
+            for n, (title, completed) in enumerate([("Книга MILK", True), ("Water the plants", False)])]
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (id, created_at) VALUES ('old', :at)"), {"at": rows[0]["at"]})
+        tasks = table("tasks", *(column(name) for name in ("user_id", "title", "description", "completed")),
+                      column("id", Uuid()), column("created_at", DateTime(timezone=True)),
+                      column("updated_at", DateTime(timezone=True)))  # the table as 0001 made it
+        connection.execute(tasks.insert(), [{"id": r["id"], "user_id": "old", "title": r["title"],
+                                             "description": "Прочитать" if r["completed"] else None,
+                                             "completed": r["completed"], "created_at": r["at"], "updated_at": r["at"]}
+                                            for r in rows])
+    engine.dispose()
+
+    migrations.upgrade(url)
+    app = create_app(Settings(database_url=url, jwt_secret=SECRET, response_validation=True))
+    with app.test_client() as client:
+        listed = client.get("/api/old/tasks", headers=headers_for("old")).json()["tasks"]
+        found = client.get("/api/old/tasks", params={"q": "книга прочит"}, headers=headers_for("old")).json()
+    assert [(t["title"], t["completed"]) for t in listed] == [(r["title"], r["completed"]) for r in rows]
+    assert [(t["due_at"], t["priority"], t["labels"]) for t in listed] == [(None, "none", [])] * 2
+    # A task completed before completion times were kept is taken as completed at its last change.
+    assert [t["completed_at"] for t in listed] == [listed[0]["updated_at"], None]
+    assert [t["title"] for t in found["tasks"]] == ["Книга MILK"]  # its lower-cased copy was filled in
+
+    migrations.downgrade(url, "0001")
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT title FROM tasks ORDER BY created_at")).scalars().all() == \
+            [r["title"] for r in rows]
+        assert "priority" not in {column["name"] for column in inspect(engine).get_columns("tasks")}
+    engine.dispose()

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,43 @@ def test_generated_python_client_round_trips(python_client, live_server):
 
     assert delete_task.sync_detailed("py_alice", task.id, client=alice).status_code == 204
     assert get_task.sync_detailed("py_alice", task.id, client=alice).status_code == 404
+
+
+def test_generated_python_client_uses_the_task_model(python_client, live_server):
+    from tasks_api_client import AuthenticatedClient
+    from tasks_api_client.api.tasks import create_task, list_tasks
+    from tasks_api_client.models import ListTasksSort, Priority, TaskCreate
+
+    alice = AuthenticatedClient(base_url=live_server.url, token=token_for("py_planner"))
+    paris = timezone(timedelta(hours=1))
+    planned = create_task.sync("py_planner", client=alice, body=TaskCreate(
+        title="Renew the PASSPORT", description="before the trip", due_at=datetime(2026, 12, 2, 18, tzinfo=paris),
+        priority=Priority.HIGH, labels=["errand", "Travel", "travel"]))
+    assert planned.due_at == datetime(2026, 12, 2, 17, tzinfo=UTC) and planned.priority is Priority.HIGH
+    assert planned.labels == ["errand", "Travel"] and planned.completed_at is None
+    for n, due in enumerate([datetime(2026, 12, 5, 9, tzinfo=UTC), None, datetime(2026, 12, 1, 9, tzinfo=UTC)]):
+        create_task.sync("py_planner", client=alice, body=TaskCreate(title=f"Step {n}", due_at=due,
+                                                                     priority=Priority.LOW, labels=["trip"]))
+
+    def titles(**query) -> list[str]:
+        page = list_tasks.sync("py_planner", client=alice, **query)
+        assert page.count == len(page.tasks)
+        return sorted(task.title for task in page.tasks)
+
+    assert titles(q="passport TRIP") == ["Renew the PASSPORT"]
+    assert titles(label=["TRAVEL", "errand"]) == ["Renew the PASSPORT"]
+    assert titles(priority=[Priority.HIGH]) == ["Renew the PASSPORT"]
+    assert titles(due_after=datetime(2026, 12, 2, 17, tzinfo=UTC)) == ["Renew the PASSPORT", "Step 0"]
+    assert titles(due_before=datetime(2026, 12, 2, 18, tzinfo=paris)) == ["Step 2"]
+
+    walked, cursor = [], None
+    while True:
+        page = list_tasks.sync("py_planner", client=alice, sort=ListTasksSort.DUE_AT, limit=1, label=["trip"],
+                               **({"cursor": cursor} if cursor else {}))
+        walked += [task.title for task in page.tasks]
+        if not (cursor := page.next_cursor):
+            break
+    assert walked == ["Step 2", "Step 0", "Step 1"]  # by due date, the undated last
 
 
 def test_no_generated_code_is_committed():

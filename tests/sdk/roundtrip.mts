@@ -68,6 +68,58 @@ const problem: Problem | undefined = bad.error;
 check(bad.response.status === 400 && problem?.status === 400, `blank title: ${bad.response.status}`);
 check(bad.response.headers.get("content-type") === "application/problem+json", "400 is not a problem document");
 
+// The task model: every new field on create, each filter, and a walk through the pages of a sort.
+const planned = await asAlice.POST("/api/{user_id}/tasks", {
+  params: { path: { user_id: alice } },
+  body: {
+    title: "Renew the PASSPORT",
+    description: "before the trip",
+    due_at: "2026-12-02T18:00:00+01:00",
+    priority: "high",
+    labels: ["errand", "Travel", "travel"],
+  },
+});
+check(planned.response.status === 201 && planned.data !== undefined, `create planned: ${planned.response.status}`);
+const plannedTask: Task = planned.data;
+check(plannedTask.due_at === "2026-12-02T17:00:00Z", `due_at not in UTC: ${plannedTask.due_at}`);
+check(JSON.stringify(plannedTask.labels) === '["errand","Travel"]', `labels: ${plannedTask.labels}`);
+check(plannedTask.priority === "high" && plannedTask.completed_at === null, "priority or completed_at");
+for (const [n, due] of ["2026-12-05T09:00:00Z", null, "2026-12-01T09:00:00Z"].entries()) {
+  const made = await asAlice.POST("/api/{user_id}/tasks", {
+    params: { path: { user_id: alice } },
+    body: { title: `Step ${n}`, due_at: due, priority: "low", labels: ["trip"] },
+  });
+  check(made.response.status === 201, `create step ${n}: ${made.response.status}`);
+}
+const only = async (query: Record<string, unknown>): Promise<string[]> => {
+  const found = await asAlice.GET("/api/{user_id}/tasks", { params: { path: { user_id: alice }, query } });
+  check(found.data !== undefined, `list ${JSON.stringify(query)}: ${found.response.status}`);
+  check(found.data.count === found.data.tasks.length, "count does not follow the filters");
+  return found.data.tasks.map((t) => t.title).sort();
+};
+const same = (a: string[], b: string[]) => JSON.stringify(a) === JSON.stringify(b);
+check(same(await only({ q: "passport TRIP" }), ["Renew the PASSPORT"]), "q");
+check(same(await only({ label: ["TRAVEL", "errand"] }), ["Renew the PASSPORT"]), "label");
+check(same(await only({ priority: ["high"] }), ["Renew the PASSPORT"]), "priority");
+check(same(await only({ due_after: "2026-12-02T17:00:00Z" }), ["Renew the PASSPORT", "Step 0"]), "due_after");
+check(same(await only({ due_before: "2026-12-02T17:00:00Z" }), ["Step 2"]), "due_before");
+const walked: string[] = [];
+let cursor: string | undefined;
+do {
+  const page = await asAlice.GET("/api/{user_id}/tasks", {
+    params: { path: { user_id: alice }, query: { sort: "due_at", limit: 1, label: ["trip"], cursor } },
+  });
+  check(page.data !== undefined, `sort page: ${page.response.status}`);
+  walked.push(...page.data.tasks.map((t) => t.title));
+  cursor = page.data.next_cursor ?? undefined;
+} while (cursor !== undefined);
+check(same(walked, ["Step 2", "Step 0", "Step 1"]), `sort by due_at, undated last: ${walked}`);
+const tooMany = await asAlice.POST("/api/{user_id}/tasks", {
+  params: { path: { user_id: alice } },
+  body: { title: "Labelled", labels: Array.from({ length: 21 }, (_, n) => `label ${n}`) },
+});
+check(tooMany.response.status === 400 && tooMany.error?.errors?.[0]?.field === "labels", "a 21st label");
+
 const deleted = await asAlice.DELETE("/api/{user_id}/tasks/{task_id}", where);
 check(deleted.response.status === 204, `delete: ${deleted.response.status}`);
 const gone = await asAlice.GET("/api/{user_id}/tasks/{task_id}", where);

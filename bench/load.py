@@ -3,7 +3,8 @@
     python bench/load.py http://127.0.0.1:8000 --user bench-0            # token signed with BETTER_AUTH_SECRET
     python bench/load.py https://tasks.example.com --user U --token JWT   # a token from the identity provider
 
-Five workloads on the user's tasks: get one, list 100, list 1,000, create, toggle. Each runs for
+Five workloads on the user's tasks: get one, list 100, list 1,000, create, toggle (and, by name with
+--workloads, three searches: search1, search2 and label, on bench/seed.py's vocabulary). Each runs for
 --duration seconds at --connections connections and prints requests per second, median, 99th
 percentile and slowest latency, and errors (non-2xx answers, timeouts, socket errors). Then --alone
 single requests, one after another, give the median time of a get and of a list of 1,000. With --pid,
@@ -31,7 +32,12 @@ WORKLOADS = {  # name -> (path after /api/{user}/tasks, wrk script)
     "list1000": ("?limit=1000", None),
     "create": ("", "create.lua"),
     "toggle": ("/{task}/complete", "toggle.lua"),
+    # Searches, on bench/seed.py's vocabulary: one word (in about one task in eight), two words, a label.
+    "search1": ("?q=passport&limit=100", None),
+    "search2": ("?q=passport%20visa&limit=100", None),
+    "label": ("?label=health&limit=100", None),
 }
+DEFAULT_WORKLOADS = ("get", "list100", "list1000", "create", "toggle")  # the five compare.sh also runs
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -101,7 +107,7 @@ def resident_kb(pid: int) -> dict[int, int]:
     return {int(p): int(kb) for p, kb in (line.split() for line in out.splitlines())}
 
 
-def measure(base_url: str, user: str, token: str, *, workloads=tuple(WORKLOADS), connections=32,
+def measure(base_url: str, user: str, token: str, *, workloads=DEFAULT_WORKLOADS, connections=32,
             duration=8, alone_times=0) -> dict:
     base = f"{base_url.rstrip('/')}/api/{user}/tasks"
     task = first_task(base, token)
@@ -134,7 +140,8 @@ def main() -> int:
     parser.add_argument("--token", help="a bearer token for --user (default: signed with BETTER_AUTH_SECRET)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=int, default=8, help="seconds per workload")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset")
+    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
+                        help=f"comma-separated, of {', '.join(WORKLOADS)}")
     parser.add_argument("--alone", type=int, default=50, help="single requests to time (0: skip)")
     parser.add_argument("--pid", type=int, help="report the RSS of this process and its children")
     args = parser.parse_args()

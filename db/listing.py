@@ -91,7 +91,7 @@ def page_query(matching: list, total, sort: str, limit: int, cursor: str | None,
     column, descending = SORT_COLUMNS[key], sort.startswith("-")
     after = cursors.decode(cursor, sort) if cursor is not None else None
     if key != "due_at":
-        page = select(*_readable(dict(zip(TASK_FIELDS, TASK_COLUMNS)), dialect), total).where(*matching)
+        page = select(*PAGE_COLUMNS[dialect == "postgresql"], total).where(*matching)
         if after is not None:
             page = page.where(_beyond(column, after, descending))
         return page.order_by(*_order(column, tasks.c.id, descending)).limit(limit + 1)
@@ -124,6 +124,10 @@ def _readable(columns: dict, dialect: str) -> list:
     return [cast(column, String).label(name) if name == "id"
             else type_coerce(column, DateTime(timezone=True)).label(name) if name in TIMESTAMPS
             else column for name, column in columns.items()]
+
+
+PAGE_COLUMNS = {on_postgresql: _readable(dict(zip(TASK_FIELDS, TASK_COLUMNS)), "postgresql" if on_postgresql else "")
+                for on_postgresql in (False, True)}  # built once: only the parameters change per request
 
 
 def _beyond(column, after: tuple, descending: bool):

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
@@ -46,6 +47,9 @@ def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0) -> Engin
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,  # nothing to roll back under autocommit
         connect_args={"connect_timeout": 5},
+        # The driver parses every jsonb value it reads (a page's labels) with this: the standard
+        # library's json took a third of a page of 100's time in Python.
+        json_deserializer=orjson.loads,
     )
     event.listen(engine, "connect", _utc_session)
     event.listen(engine, "checkout", _ping_if_idle)

@@ -32,7 +32,7 @@ NEW_USER = {  # a user's row, unless it is already there
     name: dialect.insert(users).values(id=bindparam("owner"), created_at=bindparam("now")).on_conflict_do_nothing()
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-CREATE_TASK = insert(tasks).returning(*TASK_COLUMNS)  # its VALUES come from the parameters
+CREATE_TASK = insert(tasks)  # its VALUES come from the parameters
 CREATE_TASK_AND_USER = CREATE_TASK.add_cte(NEW_USER["postgresql"].cte("new_user"))
 FLIP_COMPLETION = update(tasks).where(OWNED).values(
     completed=not_(tasks.c.completed), completed_at=case((tasks.c.completed, None), else_=bindparam("now")),
@@ -54,16 +54,19 @@ def ensure_user(connection: Connection, owner: str) -> None:
 
 
 def create_task(*, owner: str, fields: dict) -> dict:
-    """`fields` holds every writable field of the spec's Task, labels already merged and sorted."""
+    """`fields` holds the spec's writable Task fields, labels merged and sorted; absent ones are null."""
     now = utc_now()
-    values = {**stored(fields), "id": uuid.uuid4(), "user_id": owner, "created_at": now, "updated_at": now,
+    values = {**stored({"description": None, "due_at": None, **fields}), "id": uuid.uuid4(), "user_id": owner, "created_at": now, "updated_at": now,
               "completed_at": now if fields["completed"] else None}
     with transaction() as connection:
         if connection.dialect.name == "postgresql":
             # The user's upsert rides along in the same statement: one round trip, still atomic.
-            return as_task(connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now}).one())
-        connection.execute(NEW_USER[connection.dialect.name], {"owner": owner, "now": now})
-        return as_task(connection.execute(CREATE_TASK, values).one())
+            connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now})
+        else:
+            connection.execute(NEW_USER[connection.dialect.name], {"owner": owner, "now": now})
+            connection.execute(CREATE_TASK, values)
+    # Every value stored was chosen here, so the task is answered from them rather than read back.
+    return {**{field: values[field] for field in TASK_FIELDS}, "priority": fields["priority"]}
 
 
 def get_task(*, owner: str, task_id: uuid.UUID) -> dict | None:

@@ -26,6 +26,11 @@ def run_migrations_online() -> None:
             if connection.dialect.name == "postgresql":
                 # The service's connections autocommit; a migration is one transaction, all or nothing.
                 connection = connection.execution_options(isolation_level="READ COMMITTED")
+            else:
+                # Batch mode rebuilds a table by copying and dropping it: with foreign keys enforced,
+                # dropping `users` would cascade to every task. (Outside a transaction, or SQLite ignores it.)
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
             # SQLite alters tables by copying them ("batch" mode); PostgreSQL alters in place. Indexes
             # the models declare for PostgreSQL only are not expected on SQLite.
             context.configure(connection=connection, target_metadata=SQLModel.metadata,

@@ -4,7 +4,8 @@ set-based INSERT per batch of users, so a million tasks take seconds rather than
     DATABASE_URL=postgresql://... python bench/seed.py --users 10000 --tasks 100   # 1,000,000 tasks
     DATABASE_URL=postgresql://... python bench/seed.py --prefix bench --users 1 --tasks 1000
 
-Users are named PREFIX-0, PREFIX-1, ...; each task gets a distinct created_at, a third are completed,
+Users are named PREFIX-0, PREFIX-1, ...; each task gets a distinct created_at and change number (its
+user's changes are numbered as if the tasks were created one by one), a third are completed,
 and every row satisfies the schema's constraints. Titles and descriptions draw two words each from a
 vocabulary of 32 (so a search for one word matches about one task in eight), three tasks in four carry
 labels from a set of five, priorities cycle, and two tasks in three are due. Prints the first user and
@@ -20,8 +21,8 @@ import psycopg2
 USERS_PER_BATCH = 1000
 
 ADD_USERS = """
-INSERT INTO users (id, created_at)
-SELECT %(prefix)s || '-' || u, now() FROM generate_series(%(first)s, %(last)s) AS u
+INSERT INTO users (id, created_at, change_seq)
+SELECT %(prefix)s || '-' || u, now(), %(tasks)s FROM generate_series(%(first)s, %(last)s) AS u
 ON CONFLICT DO NOTHING
 """
 WORDS = ["milk", "bread", "invoice", "dentist", "garden", "report", "laundry", "tickets", "birthday", "car", "meeting",
@@ -31,10 +32,10 @@ LABEL_SETS = ('[]', '["home"]', '["errand", "work"]', '["errand", "Health", "hom
 # The texts are ASCII, so PostgreSQL's lower() lower-cases them exactly as the service's Python does.
 ADD_TASKS = """
 INSERT INTO tasks (id, user_id, title, title_lower, description, description_lower, completed, completed_at, due_at,
-                   priority, labels, label_keys, created_at, updated_at)
+                   priority, labels, label_keys, created_at, updated_at, change_seq)
 SELECT gen_random_uuid(), %(prefix)s || '-' || u, title, lower(title), description, lower(description), done,
        CASE WHEN done THEN created END, CASE WHEN t %% 3 <> 0 THEN created + make_interval(hours => t) END,
-       t %% 4, labels::jsonb, lower(labels)::jsonb, created, created
+       t %% 4, labels::jsonb, lower(labels)::jsonb, created, created, t
 FROM generate_series(%(first)s, %(last)s) AS u, generate_series(1, %(tasks)s) AS t,
      LATERAL (SELECT 'Task ' || t || ': ' || (%(words)s)[1 + (t * 7 + u) %% 32] || ' '
                      || (%(words)s)[1 + (t * 13 + u * 3) %% 32] AS title,

@@ -3,13 +3,13 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, CheckConstraint, Index, SmallInteger, Text, text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Index, SmallInteger, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 # Priorities are stored as their rank, so that sorting by the column is sorting by urgency.
 PRIORITIES = ("none", "low", "medium", "high")
-LIST_OF_TEXT = JSON().with_variant(JSONB(), "postgresql")
+JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
 
 
 def utc_now() -> datetime:
@@ -21,6 +21,9 @@ class User(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=128)
     created_at: datetime = Field(default_factory=utc_now)
+    # The number of the user's latest change. Every write takes the next one while holding this row, so
+    # a user's changes commit in the order of their numbers: what delta sync and ETags are built on.
+    change_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
 
 
 class Task(SQLModel, table=True):
@@ -37,6 +40,7 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_user_title", "user_id", "title", "id"),
         Index("ix_tasks_user_due", "user_id", "due_at", "id"),
         Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+        Index("ix_tasks_user_change", "user_id", "change_seq", unique=True),
         # Substring search and label containment, each with the owner in the same GIN index (btree_gin),
         # so neither scans other users' tasks. SQLite has no such index types; there the owner's
         # (user_id, ...) btree indexes narrow the search.
@@ -57,9 +61,9 @@ class Task(SQLModel, table=True):
     priority: int = Field(default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": text("0")})
     # The labels as the client spelled them, sorted by lower-cased form, and those lower-cased forms,
     # which the label filter matches.
-    labels: list[str] = Field(default_factory=list, sa_type=LIST_OF_TEXT,
+    labels: list[str] = Field(default_factory=list, sa_type=JSON_DOCUMENT,
                               sa_column_kwargs={"server_default": text("'[]'")})
-    label_keys: list[str] = Field(default_factory=list, sa_type=LIST_OF_TEXT,
+    label_keys: list[str] = Field(default_factory=list, sa_type=JSON_DOCUMENT,
                                   sa_column_kwargs={"server_default": text("'[]'")})
     # Title and description lower-cased by Python, as text search compares them: the database's own
     # lower() follows its locale, which on many servers (the C locale) leaves "Книга" as it is.
@@ -67,6 +71,35 @@ class Task(SQLModel, table=True):
     description_lower: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
+    change_seq: int = Field(sa_type=BigInteger)  # the user's change that last changed this task: its ETag
+
+
+class TaskTombstone(SQLModel, table=True):
+    """A deleted task, kept for TOMBSTONE_RETENTION_SECONDS so that delta sync can report it."""
+
+    __tablename__ = "task_tombstones"
+    __table_args__ = (Index("ix_task_tombstones_deleted", "deleted_at"),)
+
+    user_id: str = Field(foreign_key="users.id", ondelete="CASCADE", max_length=128, primary_key=True)
+    change_seq: int = Field(sa_type=BigInteger, primary_key=True)
+    task_id: uuid.UUID
+    deleted_at: datetime
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A create_task request's Idempotency-Key: claimed while it runs, then holding the task it created."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+    user_id: str = Field(foreign_key="users.id", ondelete="CASCADE", max_length=128, primary_key=True)
+    key: str = Field(max_length=255, primary_key=True)
+    fingerprint: str = Field(max_length=64)  # SHA-256 of the request body, parsed and written canonically
+    created_at: datetime
+    claimed_at: datetime  # when the request now answering for the key started
+    # The created task as its 201 answered it (JSON) and its ETag's number; null while the request runs.
+    task: str | None = Field(default=None, sa_type=Text)
+    change_seq: int | None = Field(default=None, sa_type=BigInteger)
 
 
 def exists_on(dialect: str):

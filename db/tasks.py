@@ -1,15 +1,19 @@
 """Single-task statements. Every one takes the owner and puts it in its WHERE clause: isolation lives in SQL.
 
 Each is one statement, one round trip (SQLAlchemy Core), so on PostgreSQL it is atomic under
-autocommit. Tasks come back as plain dicts holding exactly the spec's Task fields.
+autocommit; on SQLite a write is one transaction. Tasks come back as plain dicts holding exactly the
+spec's Task fields, with the number of the change that last changed them (their ETag).
 """
 
 import uuid
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, insert, literal, not_, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
+from sqlalchemy import Connection, and_, bindparam, case, delete, insert, literal, not_, or_, select, true, update
 from sqlalchemy.engine import URL
 
+from db import changes
+from db.changes import NEW_USER
+from db.idempotency import remembering
 from db.models import PRIORITIES, Task, User, utc_now
 from db.session import transaction
 
@@ -21,22 +25,21 @@ TASK_FIELDS = ("id", "user_id", "title", "description", "completed", "completed_
                "created_at", "updated_at")
 PRIORITY_NAME = case({rank: name for rank, name in enumerate(PRIORITIES)}, value=tasks.c.priority).label("priority")
 TASK_COLUMNS = [PRIORITY_NAME if field == "priority" else tasks.c[field] for field in TASK_FIELDS]
+VERSIONED = [*TASK_COLUMNS, tasks.c.change_seq]  # a task and the number its ETag is made of
 # Columns that hold a lower-cased copy of another, for text search.
 LOWERED = {"title": "title_lower", "description": "description_lower"}
+ANY = None  # an If-Match of `*`, or none: the write goes ahead whatever the task's version
 
 # The single-task statements are built once: only their parameters change from request to request.
 OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
-GET_TASK = select(*TASK_COLUMNS).where(OWNED)
-DELETE_TASK = delete(tasks).where(OWNED).returning(tasks.c.id)
-NEW_USER = {  # a user's row, unless it is already there
-    name: dialect.insert(users).values(id=bindparam("owner"), created_at=bindparam("now")).on_conflict_do_nothing()
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+GET_TASK = select(*VERSIONED).where(OWNED)
+EXISTS = select(tasks.c.id).where(OWNED)
 CREATE_TASK = insert(tasks)  # its VALUES come from the parameters
-CREATE_TASK_AND_USER = CREATE_TASK.add_cte(NEW_USER["postgresql"].cte("new_user"))
-FLIP_COMPLETION = update(tasks).where(OWNED).values(
-    completed=not_(tasks.c.completed), completed_at=case((tasks.c.completed, None), else_=bindparam("now")),
-    updated_at=bindparam("now")).returning(*TASK_COLUMNS)
+
+
+class PreconditionFailed(Exception):
+    """The task exists, but at none of the versions the request's If-Match named."""
+
 
 # (database, user) pairs this process has already stored: reads skip the upsert after a user's first
 # request. Creates never rely on it: they always upsert, so a user deleted meanwhile is stored again.
@@ -53,59 +56,87 @@ def ensure_user(connection: Connection, owner: str) -> None:
     _known_users.add(known)
 
 
-def create_task(*, owner: str, fields: dict) -> dict:
-    """`fields` holds the spec's writable Task fields, labels merged and sorted; absent ones are null."""
+def create_task(*, owner: str, fields: dict, idempotency_key: str | None = None) -> tuple[dict, int]:
+    """`fields` holds the spec's writable Task fields, labels merged and sorted; absent ones are null.
+    With an idempotency key (claimed by db.idempotency), the task is remembered under it atomically."""
     now = utc_now()
-    values = {**stored({"description": None, "due_at": None, **fields}), "id": uuid.uuid4(), "user_id": owner, "created_at": now, "updated_at": now,
-              "completed_at": now if fields["completed"] else None}
+    values = {**stored({"description": None, "due_at": None, **fields}), "id": uuid.uuid4(), "user_id": owner,
+              "created_at": now, "updated_at": now, "completed_at": now if fields["completed"] else None}
+    # Every value stored is chosen here, so the task is answered from them rather than read back.
+    task = {**{field: values[field] for field in TASK_FIELDS}, "priority": fields["priority"]}
     with transaction() as connection:
-        if connection.dialect.name == "postgresql":
-            # The user's upsert rides along in the same statement: one round trip, still atomic.
-            connection.execute(CREATE_TASK_AND_USER, {**values, "owner": owner, "now": now})
-        else:
-            connection.execute(NEW_USER[connection.dialect.name], {"owner": owner, "now": now})
-            connection.execute(CREATE_TASK, values)
-    # Every value stored was chosen here, so the task is answered from them rather than read back.
-    return {**{field: values[field] for field in TASK_FIELDS}, "priority": fields["priority"]}
+        number, ctes = changes.take_number(connection, owner, creating=True)
+        # Values given in the statement, not as execution parameters, which SQLAlchemy would also apply
+        # to the columns of the same names in the other writes of the statement.
+        statement = CREATE_TASK.values(**values, change_seq=number).returning(tasks.c.change_seq)
+        if idempotency_key is not None:
+            remember = remembering(owner, idempotency_key, orjson.dumps(task, option=orjson.OPT_UTC_Z).decode(),
+                                   number)
+            ctes, statement = _with(connection, ctes, remember, statement)
+        version = connection.execute(statement.add_cte(*ctes), {"owner": owner, "now": now}).scalar_one()
+    return task, version
 
 
-def get_task(*, owner: str, task_id: uuid.UUID) -> dict | None:
+def get_task(*, owner: str, task_id: uuid.UUID) -> tuple[dict, int] | None:
     with transaction() as connection:
         ensure_user(connection, owner)
-        return as_task(connection.execute(GET_TASK, {"task_id": task_id, "owner": owner}).first())
+        return as_versioned(connection.execute(GET_TASK, {"task_id": task_id, "owner": owner}).first())
 
 
-def update_task(*, owner: str, task_id: uuid.UUID, changes: dict) -> dict | None:
-    """Applies only the given fields; `updated_at` moves only if a value really changes."""
-    now = literal(utc_now(), tasks.c.updated_at.type)
+def update_task(*, owner: str, task_id: uuid.UUID, changes: dict, if_match: set[int] | None = ANY
+                ) -> tuple[dict, int] | None:
+    """Applies only the given fields; `updated_at` and the version move only if a value really changes.
+    With `if_match`, only while the task is at one of those versions (else PreconditionFailed)."""
     values = stored(changes)
     changed = or_(*(tasks.c[name].is_distinct_from(value) for name, value in values.items()
                     if name not in LOWERED.values()))
     if "completed" in changes:  # completing again keeps the first completion time; reopening clears it
-        values["completed_at"] = case((tasks.c.completed, tasks.c.completed_at), else_=now) \
+        values["completed_at"] = case((tasks.c.completed, tasks.c.completed_at), else_=bindparam("now")) \
             if changes["completed"] else None
-    return _update(owner, task_id, {**values, "updated_at": case((changed, now), else_=tasks.c.updated_at)})
+    return _update(owner, task_id, values, changed, if_match)
 
 
-def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None) -> dict | None:
+def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None, if_match: set[int] | None = ANY
+                   ) -> tuple[dict, int] | None:
     """Sets `completed`, or flips it when `completed` is None, in one atomic UPDATE."""
-    if completed is None:
-        with transaction() as connection:
-            ensure_user(connection, owner)
-            flipped = connection.execute(FLIP_COMPLETION, {"task_id": task_id, "owner": owner, "now": utc_now()})
-            return as_task(flipped.first())
-    return update_task(owner=owner, task_id=task_id, changes={"completed": completed})
+    if completed is not None:
+        return update_task(owner=owner, task_id=task_id, changes={"completed": completed}, if_match=if_match)
+    flipped = {"completed": not_(tasks.c.completed),
+               "completed_at": case((tasks.c.completed, None), else_=bindparam("now"))}
+    return _update(owner, task_id, flipped, true(), if_match)
 
 
-def delete_task(*, owner: str, task_id: uuid.UUID) -> bool:
+def delete_task(*, owner: str, task_id: uuid.UUID, if_match: set[int] | None = ANY) -> bool:
+    """Deletes the task and leaves its tombstone, numbered as the owner's next change, in one step."""
+    now = utc_now()
     with transaction() as connection:
         ensure_user(connection, owner)
-        return connection.execute(DELETE_TASK, {"task_id": task_id, "owner": owner}).first() is not None
+        number, ctes = changes.take_number(connection, owner)
+        removing = delete(tasks).where(OWNED, number.is_not(None), *_at_version(if_match)).returning(tasks.c.id)
+        if connection.dialect.name == "postgresql":
+            gone = removing.cte("gone")
+            statement = changes.tombstone(gone, number, owner, now).returning(changes.tombstones.c.task_id).add_cte(
+                *ctes, gone)
+            deleted = connection.execute(statement, {"task_id": task_id, "owner": owner}).first() is not None
+        else:
+            removed = connection.execute(removing, {"task_id": task_id, "owner": owner}).all()
+            deleted = bool(removed)
+            if deleted:
+                connection.execute(changes.tombstones.insert(), [
+                    {"user_id": owner, "change_seq": number.value, "task_id": row.id, "deleted_at": now}
+                    for row in removed])
+        if not deleted and if_match is not ANY:
+            _refuse_if_present(connection, owner, task_id)
+        return deleted
 
 
 def as_task(row) -> dict | None:
     """A row as the spec's Task; zip leaves out any trailing extra column (a page's `total`)."""
     return dict(zip(TASK_FIELDS, row)) if row is not None else None
+
+
+def as_versioned(row) -> tuple[dict, int] | None:
+    return (as_task(row), row[-1]) if row is not None else None
 
 
 def stored(fields: dict) -> dict:
@@ -123,8 +154,34 @@ def stored(fields: dict) -> dict:
     return values
 
 
-def _update(owner: str, task_id: uuid.UUID, values: dict) -> dict | None:
-    statement = update(tasks).where(OWNED).values(values).returning(*TASK_COLUMNS)
+def _update(owner: str, task_id: uuid.UUID, values: dict, changed, if_match: set[int] | None):
+    now = utc_now()
     with transaction() as connection:
         ensure_user(connection, owner)
-        return as_task(connection.execute(statement, {"task_id": task_id, "owner": owner}).first())
+        number, ctes = changes.take_number(connection, owner)
+        statement = update(tasks).where(OWNED, number.is_not(None), *_at_version(if_match)).values(
+            **values, updated_at=case((changed, literal(now, tasks.c.updated_at.type)), else_=tasks.c.updated_at),
+            change_seq=case((changed, number), else_=tasks.c.change_seq)).returning(*VERSIONED).add_cte(*ctes)
+        row = connection.execute(statement, {"task_id": task_id, "owner": owner, "now": now}).first()
+        if row is None and if_match is not ANY:
+            _refuse_if_present(connection, owner, task_id)
+        return as_versioned(row)
+
+
+def _at_version(if_match: set[int] | None) -> list:
+    """The If-Match check, in the write's own WHERE: the check and the write are one atomic step."""
+    return [] if if_match is ANY else [tasks.c.change_seq.in_(sorted(if_match))]
+
+
+def _refuse_if_present(connection: Connection, owner: str, task_id: uuid.UUID) -> None:
+    """A conditional write that changed nothing: 412 if the task is there, else the caller's 404."""
+    if connection.execute(EXISTS, {"task_id": task_id, "owner": owner}).first() is not None:
+        raise PreconditionFailed
+
+
+def _with(connection: Connection, ctes: list, extra, statement) -> tuple[list, object]:
+    """Adds a second write to a statement: as a CTE on PostgreSQL, as a statement first on SQLite."""
+    if connection.dialect.name == "postgresql":
+        return [*ctes, extra.cte("remembered")], statement
+    connection.execute(extra, {})
+    return ctes, statement

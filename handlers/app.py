@@ -1,7 +1,9 @@
 """The app factory: the spec routes, Connexion validates and secures, this file only wires things."""
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import orjson
 from anyio import to_thread
@@ -9,15 +11,19 @@ from connexion import AsyncApp
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
 
+from db import changes, idempotency
 from db.session import make_engine, using
-from handlers import errors, security
+from handlers import context, errors, security
 from handlers.contract import SPEC_FILE
 from handlers.edge import Edge
 from handlers.routes import SpecRoutes
 from handlers.settings import Settings
 from handlers.validation import VALIDATORS, ExplodedArrays
+
+log = logging.getLogger("tasks_api.housekeeping")
 
 
 def create_app(settings: Settings | None = None) -> AsyncApp:
@@ -33,9 +39,11 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         # Handlers run in anyio's thread pool: one thread per pooled connection, so no thread waits for
         # a connection and no connection is opened and closed again past the pool's size.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + settings.db_max_overflow
+        housekeeping = asyncio.create_task(purge_expired(database["engine"], settings))
         try:
             yield
         finally:
+            housekeeping.cancel()
             database.pop("engine").dispose()
 
     app = AsyncApp(
@@ -61,7 +69,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         )
     app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates)
     app.add_middleware(BindServices, position=MiddlewarePosition.BEFORE_EXCEPTION, database=database,
-                       verifier=verifier)
+                       verifier=verifier, settings=settings)
     errors.register(app, routes)
     logging.getLogger("connexion").setLevel(logging.WARNING)
     return app
@@ -85,16 +93,35 @@ class BindServices:
     the app's objects; binding them per request keeps two apps in one process (tests) apart.
     """
 
-    def __init__(self, app, database: dict, verifier: security.TokenVerifier) -> None:
+    def __init__(self, app, database: dict, verifier: security.TokenVerifier, settings: Settings) -> None:
         self.app = app
         self.database = database
         self.verifier = verifier
+        self.settings = settings
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        with using(self.database["engine"]), security.using(self.verifier):
+        with using(self.database["engine"]), security.using(self.verifier), context.binding(scope, self.settings):
             await self.app(scope, receive, send)
+
+
+async def purge_expired(engine, settings: Settings) -> None:
+    """Forgets expired idempotency keys and tombstones past their retention, in every worker, so that
+    no operator has to schedule it. Deleting what another worker already deleted costs nothing."""
+    every = max(1.0, min(300.0, settings.idempotency_key_ttl_seconds / 2, settings.tombstone_retention_seconds / 2))
+
+    def purge() -> None:
+        with using(engine):
+            idempotency.purge(older_than=timedelta(seconds=settings.idempotency_key_ttl_seconds))
+            changes.purge_tombstones(older_than=timedelta(seconds=settings.tombstone_retention_seconds))
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await to_thread.run_sync(purge)
+        except SQLAlchemyError as error:  # the database is away: the next round tries again
+            log.warning("purging expired keys and tombstones failed: %s", type(error).__name__)
 
 
 def create_app_from_env() -> AsyncApp:

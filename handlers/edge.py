@@ -49,7 +49,7 @@ class Edge:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                if status == 204:  # Connexion labels even an empty answer with the spec's media type
+                if status in (204, 304):  # Connexion labels even an empty answer with a media type
                     del headers["content-type"]
             await send(message)
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from db.cursor import InvalidCursor
+from db.tasks import PreconditionFailed
 from handlers.problems import MEDIA_TYPE, problem_body
 from handlers.routes import SpecRoutes
 
@@ -51,6 +52,9 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
         return respond(400, "The cursor is not valid.",
                        errors=[{"location": "query", "field": "cursor", "message": str(error)}])
 
+    def on_precondition_failed(_request, _error: PreconditionFailed):
+        return respond(412, "The task has changed since the version If-Match names; get it again and retry.")
+
     def on_database_down(_request, error: Exception):
         log.warning("database unavailable: %s", type(error).__name__)
         return respond(503, "The database is unavailable; try again shortly.", {"Retry-After": "5"})
@@ -69,6 +73,7 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
     app.add_error_handler(ProblemException, on_problem)
     app.add_error_handler(HTTPException, on_http_error)
     app.add_error_handler(InvalidCursor, on_bad_cursor)
+    app.add_error_handler(PreconditionFailed, on_precondition_failed)
     for unavailable in (OperationalError, InterfaceError, PoolTimeout):
         app.add_error_handler(unavailable, on_database_down)
     for refused in (IntegrityError, DataError):

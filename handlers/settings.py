@@ -34,6 +34,8 @@ class Settings:
     db_max_overflow: int = 0
     response_validation: bool = False
     dev_secret_file: Path | None = None
+    idempotency_key_ttl_seconds: int = 86_400
+    tombstone_retention_seconds: int = 30 * 86_400
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -74,6 +76,8 @@ class Settings:
             db_max_overflow=_integer(environ, "DB_MAX_OVERFLOW", 0, minimum=0),
             response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),
             dev_secret_file=dev_secret_file,
+            idempotency_key_ttl_seconds=_integer(environ, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400, minimum=1),
+            tombstone_retention_seconds=_integer(environ, "TOMBSTONE_RETENTION_SECONDS", 30 * 86_400, minimum=1),
         )
 
 

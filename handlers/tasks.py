@@ -4,10 +4,15 @@ The security function has already matched the path's `user_id` to the token; eve
 scoped by the token's subject, `user`, so a path can never widen what a caller reaches.
 """
 
+import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from db import listing, tasks
+import orjson
+
+from db import idempotency, listing, tasks
+from db.idempotency import Claim
+from handlers import context
 from handlers.contract import defaults, schema
 from handlers.problems import problem
 from handlers.validation import invalid
@@ -30,36 +35,66 @@ def list_tasks(user, user_id, status, sort, limit, cursor=None, q=None, label=()
 
 
 def create_task(user, user_id, task):
-    created = tasks.create_task(owner=user, fields=storable({**NEW_TASK, **task}))
-    return created, 201, {**JSON, "Location": f"/api/{user_id}/tasks/{created['id']}"}
+    fields = storable({**NEW_TASK, **task})
+    key = context.idempotency_key()
+    if key is None:
+        return created(user_id, *tasks.create_task(owner=user, fields=fields))
+    ttl = timedelta(seconds=context.settings().idempotency_key_ttl_seconds)
+    earlier = idempotency.claim(owner=user, key=key, fingerprint=fingerprint(task), ttl=ttl)
+    if earlier is Claim.RUNNING:
+        return problem(409, "A request with this Idempotency-Key is still being processed; retry shortly.")
+    if earlier is Claim.MISMATCH:
+        return problem(422, "This Idempotency-Key was already used with a different request body.",
+                       title="Unprocessable Content")
+    if earlier is not Claim.CLAIMED:
+        return created(user_id, *earlier)  # the key's first answer, as it was
+    try:
+        return created(user_id, *tasks.create_task(owner=user, fields=fields, idempotency_key=key))
+    except Exception:
+        idempotency.release(owner=user, key=key)
+        raise
 
 
 def get_task(user, user_id, task_id):
-    return found(tasks.get_task(owner=user, task_id=uuid.UUID(task_id)))
+    current = tasks.get_task(owner=user, task_id=uuid.UUID(task_id))
+    if current is not None and (context.if_none_match() is context.ANY or current[1] in context.if_none_match()):
+        return None, 304, {**JSON, "ETag": context.etag(current[1])}  # the edge drops the media type
+    return found(current)
 
 
 def update_task(user, user_id, task_id, changes):
-    return found(tasks.update_task(owner=user, task_id=uuid.UUID(task_id), changes=storable(changes)))
+    return found(tasks.update_task(owner=user, task_id=uuid.UUID(task_id), changes=storable(changes),
+                                   if_match=context.if_match()))
 
 
 def delete_task(user, user_id, task_id):
-    if tasks.delete_task(owner=user, task_id=uuid.UUID(task_id)):
+    if tasks.delete_task(owner=user, task_id=uuid.UUID(task_id), if_match=context.if_match()):
         return None, 204
     return not_found()
 
 
 def toggle_task_completion(user, user_id, task_id, completion=None):
     completed = completion["completed"] if completion else None
-    return found(tasks.set_completion(owner=user, task_id=uuid.UUID(task_id), completed=completed))
+    return found(tasks.set_completion(owner=user, task_id=uuid.UUID(task_id), completed=completed,
+                                      if_match=context.if_match()))
 
 
-def found(task: dict | None):
-    return (task, 200, JSON) if task else not_found()
+def created(user_id: str, task: dict, version: int):
+    return task, 201, {**JSON, "Location": f"/api/{user_id}/tasks/{task['id']}", "ETag": context.etag(version)}
+
+
+def found(current: tuple[dict, int] | None):
+    return (current[0], 200, {**JSON, "ETag": context.etag(current[1])}) if current else not_found()
 
 
 def not_found():
     # Another user's task and a task that never existed get this same answer: no existence leak.
     return problem(404, "No task with this id.")
+
+
+def fingerprint(body: dict) -> str:
+    """Equal for bodies equal once parsed, whatever their key order or spacing."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def storable(fields: dict) -> dict:
@@ -86,7 +121,7 @@ def instant(value: str | None, location: str, field: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value).astimezone(UTC)
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)  # RFC 3339 allows a lower-case t and z
     except (ValueError, OverflowError):
         raise invalid([{"location": location, "field": field,
                         "message": "must be a date-time between the years 1 and 9999 in UTC"}]) from None

@@ -109,8 +109,8 @@ def client(session_client, database_url):
     yield session_client
     engine = create_engine(database_url)
     with engine.begin() as connection:
-        connection.execute(text("DELETE FROM tasks"))
-        connection.execute(text("DELETE FROM users"))
+        for table in ("tasks", "task_tombstones", "idempotency_keys", "users"):
+            connection.execute(text(f"DELETE FROM {table}"))
     engine.dispose()
 
 

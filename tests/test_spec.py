@@ -62,4 +62,12 @@ def test_the_examples_cover_every_operation_and_error_response():
                   if method in {"get", "post", "put", "patch", "delete"}}
     assert covered == operations
     assert all("example" in media for response in SPEC["components"]["responses"].values()
-               for media in response["content"].values())
+               for media in response.get("content", {}).values())  # a 304 has no content
+
+
+def test_header_and_parameter_examples_match_their_schemas():
+    declared = [*SPEC["components"]["headers"].items(), *SPEC["components"]["parameters"].items()]
+    for name, item in declared:
+        errors = list(Draft4Validator(item["schema"], format_checker=Draft4Validator.FORMAT_CHECKER)
+                      .iter_errors(item.get("example", "")))
+        assert "example" in item and not errors, f"{name}: {[error.message for error in errors]}"

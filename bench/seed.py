@@ -29,7 +29,7 @@ WORDS = ["milk", "bread", "invoice", "dentist", "garden", "report", "laundry", "
          "taxes", "plumber", "gift", "passport", "budget", "keys", "parcel", "flowers", "library", "gym", "recipe",
          "boiler", "insurance", "paint", "printer", "train", "visa", "window", "school", "battery", "coffee"]
 LABEL_SETS = ('[]', '["home"]', '["errand", "work"]', '["errand", "Health", "home"]')  # sorted by lower-cased form
-# The texts are ASCII, so PostgreSQL's lower() lower-cases them exactly as the service's Python does.
+# The texts are ASCII, so PostgreSQL's lower() lower-cases and case-folds them exactly as the service does.
 ADD_TASKS = """
 INSERT INTO tasks (id, user_id, title, title_lower, description, description_lower, completed, completed_at, due_at,
                    priority, labels, label_keys, created_at, updated_at, change_seq)

@@ -70,7 +70,7 @@ def conditions(owner: str, filters: Filters, dialect: str) -> list:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         matching.append(or_(tasks.c.title_lower.like(pattern, escape="\\"),
                             tasks.c.description_lower.like(pattern, escape="\\")))
-    keys = sorted({label.lower() for label in filters.labels})
+    keys = sorted({label.casefold() for label in filters.labels})  # as db/tasks.py stores them
     if keys and dialect == "postgresql":
         matching.append(type_coerce(tasks.c.label_keys, JSONB).contains(keys))  # served by GIN jsonb_path_ops
     for key in keys if dialect != "postgresql" else ():

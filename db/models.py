@@ -59,7 +59,7 @@ class Task(SQLModel, table=True):
     completed_at: datetime | None = None
     due_at: datetime | None = None
     priority: int = Field(default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": text("0")})
-    # The labels as the client spelled them, sorted by lower-cased form, and those lower-cased forms,
+    # The labels as the client spelled them, sorted by lower-cased form, and their case-folded forms,
     # which the label filter matches.
     labels: list[str] = Field(default_factory=list, sa_type=JSON_DOCUMENT,
                               sa_column_kwargs={"server_default": text("'[]'")})

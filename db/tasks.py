@@ -146,7 +146,7 @@ def stored(fields: dict) -> dict:
         if name == "priority":
             values["priority"] = PRIORITIES.index(value)
         elif name == "labels":
-            values["labels"], values["label_keys"] = value, [label.lower() for label in value]
+            values["labels"], values["label_keys"] = value, [label.casefold() for label in value]
         elif name in LOWERED:
             values[name], values[LOWERED[name]] = value, value.lower() if value is not None else None
         else:

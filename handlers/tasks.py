@@ -109,11 +109,12 @@ def storable(fields: dict) -> dict:
 
 
 def merged(labels: list[str]) -> list[str]:
-    """Duplicates compared case-insensitively, the first spelling kept, sorted by lower-cased form."""
+    """Duplicates compared case-insensitively (Unicode case folding, so "ΟΔΟΣ" and "οδοσ" are one), the
+    first spelling kept, sorted by lower-cased form in code point order."""
     kept = {}
     for label in labels:
-        kept.setdefault(label.lower(), label)
-    return [kept[key] for key in sorted(kept)]
+        kept.setdefault(label.casefold(), label)
+    return sorted(kept.values(), key=lambda label: (label.lower(), label.casefold()))
 
 
 def instant(value: str | None, location: str, field: str) -> datetime | None:

@@ -57,6 +57,8 @@ def _describe(error: ValidationError) -> str:
             return "must be one of: " + ", ".join(map(str, limit))
         case "type":
             return f"must be of type {limit}" + (" or null" if error.schema.get("nullable") else "")
+        case "maxItems":
+            return f"must hold at most {limit} value{plural}"
         case "minProperties":
             return f"must have at least {limit} field{plural}"
         case "pattern":

@@ -47,15 +47,17 @@ def test_upgrade_downgrade_upgrade_on_postgresql():
 
 def test_the_database_refuses_what_the_spec_would(database_url):
     engine = create_engine(database_url)
-    insert = text("INSERT INTO tasks (id, user_id, title, completed, created_at, updated_at) "
-                  "VALUES (:id, 'dbcheck', :title, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)")
+    insert = text("INSERT INTO tasks (id, user_id, title, title_lower, completed, created_at, updated_at, change_seq) "
+                  "VALUES (:id, 'dbcheck', :title, :title, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 1)")
     try:
         with engine.begin() as connection:
             connection.execute(text("INSERT INTO users (id, created_at) VALUES ('dbcheck', CURRENT_TIMESTAMP)"))
+        task_id = "0" * 32 if "sqlite" in database_url else "00000000-0000-4000-8000-000000000000"
         for title in ["", "   ", "x" * 256]:
             with pytest.raises((IntegrityError, DataError)), engine.begin() as connection:
-                connection.execute(insert, {"id": "0" * 32 if "sqlite" in database_url else
-                                            "00000000-0000-4000-8000-000000000000", "title": title})
+                connection.execute(insert, {"id": task_id, "title": title})
+        with engine.begin() as connection:  # the same row with a storable title goes in: the title was refused
+            connection.execute(insert, {"id": task_id, "title": "x"})
         with engine.begin() as connection:
             connection.execute(text("DELETE FROM users WHERE id = 'dbcheck'"))
     finally:

@@ -34,6 +34,17 @@ def test_labels_are_sorted_by_their_lower_cased_form_in_code_point_order(client,
     assert task["labels"] == ["10", "apple", "B", "Zebra", "äpfel", "Книга"]
 
 
+def test_labels_that_differ_only_in_case_are_one_label_in_every_script(client, alice, alice_headers):
+    task = create(client, alice, alice_headers, labels=["ΟΔΟΣ", "οδοσ", "Straße", "STRASSE", "Книга", "КНИГА"])
+    assert task["labels"] == ["Straße", "ΟΔΟΣ", "Книга"]
+    listed = client.get(f"/api/{alice}/tasks", params={"label": "οδος"}, headers=alice_headers).json()
+    assert [t["id"] for t in listed["tasks"]] == [task["id"]]
+
+
+def test_a_lower_case_t_and_z_are_rfc_3339_too(client, alice, alice_headers):
+    assert create(client, alice, alice_headers, due_at="2026-12-02t18:00:00z")["due_at"] == "2026-12-02T18:00:00Z"
+
+
 def test_twenty_labels_after_merging_are_accepted_and_a_21st_is_refused(client, alice, alice_headers):
     twenty = [f"label-{n}" for n in range(20)]
     assert create(client, alice, alice_headers, labels=[*twenty, "LABEL-0"])["labels"] == sorted(twenty)
@@ -45,7 +56,7 @@ def test_twenty_labels_after_merging_are_accepted_and_a_21st_is_refused(client, 
 
 
 @pytest.mark.parametrize("label", ["", " leading", "trailing ", "with,comma", "tab\there", "nul\u0000", "del\u007f",
-                                   "x" * 51, "\u00a0nbsp", "ideographic\u3000"])
+                                   "x" * 51, "\u00a0nbsp", "ideographic\u3000", "newline\n"])
 def test_a_label_the_spec_refuses_is_a_400_naming_it(client, alice, alice_headers, label):
     response = client.post(f"/api/{alice}/tasks", json={"title": "t", "labels": ["fine", label]},
                            headers=alice_headers)

@@ -10,7 +10,7 @@ import pytest
 from conftest import token_for
 
 SCREENSHOT = Path(__file__).parent.parent / "reports" / "swagger-ui.png"
-OPERATIONS = {"get_health", "list_tasks", "create_task", "get_task", "update_task", "delete_task",
+OPERATIONS = {"get_health", "list_tasks", "sync_tasks", "create_task", "get_task", "update_task", "delete_task",
               "toggle_task_completion"}
 
 

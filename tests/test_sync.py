@@ -13,7 +13,7 @@ from conftest import headers_for, serving
 
 def sync(client, user, headers, since=None, limit=None, expect=200):
     params = {**({"since": since} if since else {}), **({"limit": limit} if limit else {})}
-    response = client.get(f"/api/{user}/tasks/changes", params=params, headers=headers)
+    response = client.get(f"/api/{user}/changes", params=params, headers=headers)
     assert response.status_code == expect, response.text
     return response.json()
 
@@ -76,16 +76,16 @@ def test_sync_pages_with_limit_and_has_more(client, alice, alice_headers):
 @pytest.mark.parametrize("token", ["bm90LWpzb24", "WzEsMiwzXQ", "W10", base64.urlsafe_b64encode(
     json.dumps(["alice", -1, 0]).encode()).rstrip(b"=").decode()])
 def test_a_token_this_service_never_issued_is_400(client, alice, alice_headers, token):
-    answer = client.get(f"/api/{alice}/tasks/changes", params={"since": token}, headers=alice_headers)
+    answer = client.get(f"/api/{alice}/changes", params={"since": token}, headers=alice_headers)
     assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "since"
 
 
 def test_another_users_token_is_400_not_a_window_into_their_changes(client, alice, alice_headers, bob, bob_headers):
     create(client, alice, alice_headers, "secret")
     token = sync(client, alice, alice_headers)["next_token"]
-    answer = client.get(f"/api/{bob}/tasks/changes", params={"since": token}, headers=bob_headers)
+    answer = client.get(f"/api/{bob}/changes", params={"since": token}, headers=bob_headers)
     assert answer.status_code == 400
-    assert client.get(f"/api/{alice}/tasks/changes", headers=bob_headers).status_code == 403
+    assert client.get(f"/api/{alice}/changes", headers=bob_headers).status_code == 403
     assert sync(client, bob, bob_headers)["changes"] == []
 
 
@@ -94,11 +94,11 @@ def test_a_token_older_than_the_retention_is_410_and_tombstones_expire(tmp_path)
         headers = headers_for("forgetful")
         base = f"{server.url}/api/forgetful/tasks"
         task = httpx.post(base, json={"title": "soon gone"}, headers=headers).json()
-        token = httpx.get(f"{base}/changes", headers=headers).json()["next_token"]
+        token = httpx.get(base.replace("/tasks", "/changes"), headers=headers).json()["next_token"]
         httpx.delete(f"{base}/{task['id']}", headers=headers)
-        assert httpx.get(f"{base}/changes", params={"since": token}, headers=headers).json()["deleted"] == [task["id"]]
+        assert httpx.get(base.replace("/tasks", "/changes"), params={"since": token}, headers=headers).json()["deleted"] == [task["id"]]
         time.sleep(3.2)
-        expired = httpx.get(f"{base}/changes", params={"since": token}, headers=headers)
+        expired = httpx.get(base.replace("/tasks", "/changes"), params={"since": token}, headers=headers)
         assert expired.status_code == 410 and expired.headers["content-type"] == "application/problem+json"
         from sqlalchemy import create_engine, text
         engine = create_engine(server.database_url)
@@ -111,7 +111,7 @@ def test_a_token_older_than_the_retention_is_410_and_tombstones_expire(tmp_path)
         else:
             pytest.fail("the expired tombstone was never purged")
         engine.dispose()
-        assert httpx.get(f"{base}/changes", headers=headers).status_code == 200  # a fresh start always works
+        assert httpx.get(base.replace("/tasks", "/changes"), headers=headers).status_code == 200  # a fresh start always works
 
 
 def test_a_reader_syncing_under_concurrent_writers_ends_with_exactly_the_servers_tasks(live_server):
@@ -145,7 +145,7 @@ def test_a_reader_syncing_under_concurrent_writers_ends_with_exactly_the_servers
         def sync_once() -> None:
             nonlocal token
             while True:
-                page = reader.get(f"{base}/changes", params={"since": token, "limit": 7} if token else
+                page = reader.get(base.replace("/tasks", "/changes"), params={"since": token, "limit": 7} if token else
                                   {"limit": 7}).json()
                 for task in page["changes"]:
                     replica[task["id"]] = task

@@ -11,19 +11,19 @@ from sqlalchemy import select, update
 
 import db.tasks
 from db.session import transaction
-from db.tasks import TASK_COLUMNS, as_task, tasks
+from db.tasks import VERSIONED, as_versioned, tasks
 from handlers.app import create_app_from_env
 
 
 def get_task_of_anyone(*, owner, task_id):
     with transaction() as connection:
-        return as_task(connection.execute(select(*TASK_COLUMNS).where(tasks.c.id == task_id)).first())
+        return as_versioned(connection.execute(select(*VERSIONED).where(tasks.c.id == task_id)).first())
 
 
-def update_task_of_anyone(owner, task_id, values):
+def update_task_of_anyone(owner, task_id, values, changed, if_match):
     with transaction() as connection:
-        return as_task(connection.execute(
-            update(tasks).where(tasks.c.id == task_id).values(values).returning(*TASK_COLUMNS)).first())
+        return as_versioned(connection.execute(
+            update(tasks).where(tasks.c.id == task_id).values(values).returning(*VERSIONED)).first())
 
 
 BROKEN = {"read": ("get_task", get_task_of_anyone), "write": ("_update", update_task_of_anyone)}

@@ -120,6 +120,36 @@ const tooMany = await asAlice.POST("/api/{user_id}/tasks", {
 });
 check(tooMany.response.status === 400 && tooMany.error?.errors?.[0]?.field === "labels", "a 21st label");
 
+// Clients that race, retry and sync: If-Match, Idempotency-Key and delta sync.
+const etag = fetched.response.headers.get("etag");
+check(etag !== null && etag.startsWith('"'), `get carries no ETag: ${etag}`);
+const stale = await asAlice.PUT("/api/{user_id}/tasks/{task_id}", {
+  params: { path: where.params.path, header: { "If-Match": etag } },
+  body: { title: "Overwritten by a stale tab" },
+});
+check(stale.response.status === 412 && stale.error?.status === 412, `stale If-Match: ${stale.response.status}`);
+const fresh = await asAlice.GET("/api/{user_id}/tasks/{task_id}", where);
+const matched = await asAlice.PUT("/api/{user_id}/tasks/{task_id}", {
+  params: { path: where.params.path, header: { "If-Match": fresh.response.headers.get("etag") ?? "" } },
+  body: { description: "edited in the only fresh tab" },
+});
+check(matched.response.status === 200, `matching If-Match: ${matched.response.status}`);
+const once = { params: { path: { user_id: alice }, header: { "Idempotency-Key": `ts-${task.id}` } },
+               body: { title: "Sent twice, stored once" } };
+const first = await asAlice.POST("/api/{user_id}/tasks", once);
+const retried = await asAlice.POST("/api/{user_id}/tasks", once);
+check(first.response.status === 201 && retried.response.status === 201, "idempotent create");
+check(first.data?.id === retried.data?.id, "a retry with the same Idempotency-Key created another task");
+const start = await asAlice.GET("/api/{user_id}/changes", { params: { path: { user_id: alice } } });
+check(start.data !== undefined && !start.data.has_more, `first sync: ${start.response.status}`);
+await asAlice.DELETE("/api/{user_id}/tasks/{task_id}", {
+  params: { path: { user_id: alice, task_id: first.data?.id ?? "" } },
+});
+const delta = await asAlice.GET("/api/{user_id}/changes", {
+  params: { path: { user_id: alice }, query: { since: start.data.next_token } },
+});
+check(JSON.stringify(delta.data?.deleted) === JSON.stringify([first.data?.id]), "sync did not report the delete");
+
 const deleted = await asAlice.DELETE("/api/{user_id}/tasks/{task_id}", where);
 check(deleted.response.status === 204, `delete: ${deleted.response.status}`);
 const gone = await asAlice.GET("/api/{user_id}/tasks/{task_id}", where);

@@ -145,3 +145,33 @@ def test_generated_python_client_uses_the_task_model(python_client, live_server)
 def test_no_generated_code_is_committed():
     tracked = run(["git", "ls-files", "tests/sdk"]).stdout.split() if shutil.which("git") else []
     assert not [path for path in tracked if "generated" in path]
+
+
+def test_generated_python_client_races_retries_and_syncs(python_client, live_server):
+    from tasks_api_client import AuthenticatedClient
+    from tasks_api_client.api.tasks import create_task, delete_task, get_task, sync_tasks, update_task
+    from tasks_api_client.models import TaskChanges, TaskCreate, TaskUpdate
+
+    alice = AuthenticatedClient(base_url=live_server.url, token=token_for("py_syncer"))
+    start = sync_tasks.sync("py_syncer", client=alice)
+    assert isinstance(start, TaskChanges) and start.changes == [] and start.has_more is False
+
+    first = create_task.sync_detailed("py_syncer", client=alice, body=TaskCreate(title="Once"), idempotency_key="py-1")
+    retry = create_task.sync_detailed("py_syncer", client=alice, body=TaskCreate(title="Once"), idempotency_key="py-1")
+    assert first.status_code == retry.status_code == 201 and first.parsed.id == retry.parsed.id
+    task = first.parsed
+
+    etag = get_task.sync_detailed("py_syncer", task.id, client=alice).headers["etag"]
+    assert update_task.sync_detailed("py_syncer", task.id, client=alice, body=TaskUpdate(title="Tab one"),
+                                     if_match=etag).status_code == 200
+    stale = update_task.sync_detailed("py_syncer", task.id, client=alice, body=TaskUpdate(title="Tab two"),
+                                      if_match=etag)
+    assert stale.status_code == 412 and stale.parsed.status == 412
+    assert get_task.sync("py_syncer", task.id, client=alice).title == "Tab one"
+
+    changed = sync_tasks.sync("py_syncer", client=alice, since=start.next_token)
+    assert [t.title for t in changed.changes] == ["Tab one"] and changed.deleted == []
+    assert delete_task.sync_detailed("py_syncer", task.id, client=alice).status_code == 204
+    gone = sync_tasks.sync("py_syncer", client=alice, since=changed.next_token)
+    assert gone.changes == [] and gone.deleted == [task.id]
+

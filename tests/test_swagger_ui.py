@@ -59,6 +59,7 @@ def test_swagger_ui_authorizes_and_creates_a_task(browser, live_server):
     operation.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
     wait.until(lambda _: operation.find_elements(By.CSS_SELECTOR, ".try-out__btn"))[0].click()
     user_field = wait.until(lambda _: operation.find_element(By.CSS_SELECTOR, "tr[data-param-name='user_id'] input"))
+    user_field.clear()  # Swagger UI fills in the spec's example
     user_field.send_keys("ui_alice")
     body = operation.find_element(By.CSS_SELECTOR, "textarea.body-param__text")
     body.clear()

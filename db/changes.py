@@ -7,9 +7,9 @@ change still in flight then is numbered above N and comes with the next sync. Ti
 promise that, since two transactions may commit in the other order than they read the clock.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import BigInteger, Connection, bindparam, delete, literal, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, delete, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import TaskTombstone, User, utc_now
@@ -38,31 +38,37 @@ NUMBER_CREATED = select(CREATED.c.change_seq).scalar_subquery()
 LATEST = select(users.c.change_seq).where(users.c.id == bindparam("owner"))
 
 
-def take_number(connection: Connection, owner: str, *, creating: bool = False) -> tuple:
-    """The owner's next change number for a write to store, and the CTEs its one statement must carry.
+def number_for(dialect: str, *, creating: bool = False) -> tuple:
+    """How a write's statement names its change number, and the CTEs it must carry for it.
 
     On PostgreSQL the number is taken inside the write's own statement: one round trip, and the owner's
     row is held from then until the statement commits. A statement that uses the number in its WHERE
     takes it before it locks any task, so every write locks in the same order (owner, then task) and
-    none can deadlock another. SQLite runs one writer at a time: there it is taken first, in the
-    write's transaction."""
-    if connection.dialect.name == "postgresql":
+    none can deadlock another. SQLite runs one writer at a time: there the number is taken first, in
+    the write's transaction (take_number), and passed in as the parameter `number`."""
+    if dialect == "postgresql":
         return (NUMBER_CREATED, [CREATED]) if creating else (NUMBER_TAKEN, [TAKEN])
+    return bindparam("number", type_=BigInteger), []
+
+
+def take_number(connection: Connection, owner: str, *, creating: bool = False) -> dict:
+    """The parameters that give a write its number: none on PostgreSQL (the statement takes it)."""
+    if connection.dialect.name == "postgresql":
+        return {}
     statement = NEW_USER_TAKING_NUMBER["sqlite"] if creating else TAKE_NUMBER
-    number = connection.execute(statement, {"owner": owner, "now": utc_now()}).scalar_one_or_none()
-    return literal(number, BigInteger), []
+    return {"number": connection.execute(statement, {"owner": owner, "now": utc_now()}).scalar_one_or_none()}
 
 
 def latest_number(connection: Connection, owner: str) -> int:
     return connection.execute(LATEST, {"owner": owner}).scalar_one_or_none() or 0
 
 
-def tombstone(deleted, number, owner: str, now: datetime):
+def tombstone(deleted, number, owner, now):
     """The INSERT that records the tasks a DELETE ... RETURNING id removed, numbered `number`."""
     return tombstones.insert().from_select(
         ["user_id", "change_seq", "task_id", "deleted_at"],
-        select(literal(owner, tombstones.c.user_id.type), number, deleted.c.id,
-               literal(now, tombstones.c.deleted_at.type)))
+        select(type_coerce(owner, tombstones.c.user_id.type), number, deleted.c.id,
+               type_coerce(now, tombstones.c.deleted_at.type)))
 
 
 def purge_tombstones(*, older_than: timedelta) -> int:

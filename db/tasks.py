@@ -6,9 +6,10 @@ spec's Task fields, with the number of the change that last changed them (their 
 """
 
 import uuid
+from functools import cache
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, case, delete, insert, literal, not_, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, insert, not_, or_, select, true, update
 from sqlalchemy.engine import URL
 
 from db import changes
@@ -65,16 +66,21 @@ def create_task(*, owner: str, fields: dict, idempotency_key: str | None = None)
     # Every value stored is chosen here, so the task is answered from them rather than read back.
     task = {**{field: values[field] for field in TASK_FIELDS}, "priority": fields["priority"]}
     with transaction() as connection:
-        number, ctes = changes.take_number(connection, owner, creating=True)
+        dialect = connection.dialect.name
+        numbered = changes.take_number(connection, owner, creating=True)
+        if idempotency_key is None:
+            return task, connection.execute(_create(dialect), {**values, **numbered, "owner": owner, "now": now}
+                                            ).scalar_one()
+        number, ctes = changes.number_for(dialect, creating=True)
+        remember = remembering(owner, idempotency_key, orjson.dumps(task, option=orjson.OPT_UTC_Z).decode(), number)
         # Values given in the statement, not as execution parameters, which SQLAlchemy would also apply
-        # to the columns of the same names in the other writes of the statement.
+        # to the columns of the same names in the key's UPDATE.
         statement = CREATE_TASK.values(**values, change_seq=number).returning(tasks.c.change_seq)
-        if idempotency_key is not None:
-            remember = remembering(owner, idempotency_key, orjson.dumps(task, option=orjson.OPT_UTC_Z).decode(),
-                                   number)
-            ctes, statement = _with(connection, ctes, remember, statement)
-        version = connection.execute(statement.add_cte(*ctes), {"owner": owner, "now": now}).scalar_one()
-    return task, version
+        if dialect == "postgresql":
+            statement = statement.add_cte(*ctes, remember.cte("remembered"))
+        else:
+            connection.execute(remember, numbered)
+        return task, connection.execute(statement, {**numbered, "owner": owner, "now": now}).scalar_one()
 
 
 def get_task(*, owner: str, task_id: uuid.UUID) -> tuple[dict, int] | None:
@@ -88,12 +94,8 @@ def update_task(*, owner: str, task_id: uuid.UUID, changes: dict, if_match: set[
     """Applies only the given fields; `updated_at` and the version move only if a value really changes.
     With `if_match`, only while the task is at one of those versions (else PreconditionFailed)."""
     values = stored(changes)
-    changed = or_(*(tasks.c[name].is_distinct_from(value) for name, value in values.items()
-                    if name not in LOWERED.values()))
-    if "completed" in changes:  # completing again keeps the first completion time; reopening clears it
-        values["completed_at"] = case((tasks.c.completed, tasks.c.completed_at), else_=bindparam("now")) \
-            if changes["completed"] else None
-    return _update(owner, task_id, values, changed, if_match)
+    return _update(owner, task_id, tuple(sorted(values)), {f"new_{name}": value for name, value in values.items()},
+                   if_match)
 
 
 def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None, if_match: set[int] | None = ANY
@@ -101,30 +103,21 @@ def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None, if
     """Sets `completed`, or flips it when `completed` is None, in one atomic UPDATE."""
     if completed is not None:
         return update_task(owner=owner, task_id=task_id, changes={"completed": completed}, if_match=if_match)
-    flipped = {"completed": not_(tasks.c.completed),
-               "completed_at": case((tasks.c.completed, None), else_=bindparam("now"))}
-    return _update(owner, task_id, flipped, true(), if_match)
+    return _update(owner, task_id, FLIP, {}, if_match)
 
 
 def delete_task(*, owner: str, task_id: uuid.UUID, if_match: set[int] | None = ANY) -> bool:
     """Deletes the task and leaves its tombstone, numbered as the owner's next change, in one step."""
     now = utc_now()
     with transaction() as connection:
+        dialect = connection.dialect.name
         ensure_user(connection, owner)
-        number, ctes = changes.take_number(connection, owner)
-        removing = delete(tasks).where(OWNED, number.is_not(None), *_at_version(if_match)).returning(tasks.c.id)
-        if connection.dialect.name == "postgresql":
-            gone = removing.cte("gone")
-            statement = changes.tombstone(gone, number, owner, now).returning(changes.tombstones.c.task_id).add_cte(
-                *ctes, gone)
-            deleted = connection.execute(statement, {"task_id": task_id, "owner": owner}).first() is not None
-        else:
-            removed = connection.execute(removing, {"task_id": task_id, "owner": owner}).all()
-            deleted = bool(removed)
-            if deleted:
-                connection.execute(changes.tombstones.insert(), [
-                    {"user_id": owner, "change_seq": number.value, "task_id": row.id, "deleted_at": now}
-                    for row in removed])
+        params = {**changes.take_number(connection, owner), "task_id": task_id, "owner": owner, "now": now,
+                  **_versions(if_match)}
+        deleted = connection.execute(_delete(dialect, if_match is not ANY), params).first() is not None
+        if deleted and dialect != "postgresql":
+            connection.execute(changes.tombstones.insert(), {"user_id": owner, "change_seq": params["number"],
+                                                             "task_id": task_id, "deleted_at": now})
         if not deleted and if_match is not ANY:
             _refuse_if_present(connection, owner, task_id)
         return deleted
@@ -154,34 +147,69 @@ def stored(fields: dict) -> dict:
     return values
 
 
-def _update(owner: str, task_id: uuid.UUID, values: dict, changed, if_match: set[int] | None):
-    now = utc_now()
+FLIP = ("flip",)  # the columns "given" to a toggle without a body: completed becomes its opposite
+NOW = bindparam("now", type_=tasks.c.updated_at.type)
+
+
+def _update(owner: str, task_id: uuid.UUID, columns: tuple[str, ...], values: dict, if_match: set[int] | None):
     with transaction() as connection:
         ensure_user(connection, owner)
-        number, ctes = changes.take_number(connection, owner)
-        statement = update(tasks).where(OWNED, number.is_not(None), *_at_version(if_match)).values(
-            **values, updated_at=case((changed, literal(now, tasks.c.updated_at.type)), else_=tasks.c.updated_at),
-            change_seq=case((changed, number), else_=tasks.c.change_seq)).returning(*VERSIONED).add_cte(*ctes)
-        row = connection.execute(statement, {"task_id": task_id, "owner": owner, "now": now}).first()
+        params = {**changes.take_number(connection, owner), **values, **_versions(if_match), "task_id": task_id,
+                  "owner": owner, "now": utc_now()}
+        row = connection.execute(_update_statement(connection.dialect.name, columns, if_match is not ANY),
+                                 params).first()
         if row is None and if_match is not ANY:
             _refuse_if_present(connection, owner, task_id)
         return as_versioned(row)
 
 
-def _at_version(if_match: set[int] | None) -> list:
+@cache
+def _update_statement(dialect: str, columns: tuple[str, ...], conditional: bool):
+    """An owner-scoped UPDATE of these columns (their values are the parameters new_<column>), built once
+    per shape: `updated_at` and the change number move only if a value really changes."""
+    number, ctes = changes.number_for(dialect)
+    if columns == FLIP:
+        values, changed = {"completed": not_(tasks.c.completed),
+                           "completed_at": case((tasks.c.completed, None), else_=NOW)}, true()
+    else:
+        values = {name: bindparam(f"new_{name}", type_=tasks.c[name].type) for name in columns}
+        changed = or_(*(tasks.c[name].is_distinct_from(value) for name, value in values.items()
+                        if name not in LOWERED.values()))
+        if "completed" in columns:  # completing again keeps the first completion time; reopening clears it
+            values["completed_at"] = case((values["completed"], case((tasks.c.completed, tasks.c.completed_at),
+                                                                     else_=NOW)), else_=None)
+    return update(tasks).where(OWNED, number.is_not(None), *_at_version(conditional)).values(
+        **values, updated_at=case((changed, NOW), else_=tasks.c.updated_at),
+        change_seq=case((changed, number), else_=tasks.c.change_seq)).returning(*VERSIONED).add_cte(*ctes)
+
+
+@cache
+def _delete(dialect: str, conditional: bool):
+    number, ctes = changes.number_for(dialect)
+    removing = delete(tasks).where(OWNED, number.is_not(None), *_at_version(conditional)).returning(tasks.c.id)
+    if dialect != "postgresql":
+        return removing  # db.changes' tombstone follows in the same transaction
+    gone = removing.cte("gone")
+    return changes.tombstone(gone, number, bindparam("owner"), NOW).returning(
+        changes.tombstones.c.task_id).add_cte(*ctes, gone)
+
+
+@cache
+def _create(dialect: str):
+    number, ctes = changes.number_for(dialect, creating=True)
+    return CREATE_TASK.values(change_seq=number).returning(tasks.c.change_seq).add_cte(*ctes)
+
+
+def _at_version(conditional: bool) -> list:
     """The If-Match check, in the write's own WHERE: the check and the write are one atomic step."""
-    return [] if if_match is ANY else [tasks.c.change_seq.in_(sorted(if_match))]
+    return [tasks.c.change_seq.in_(bindparam("versions", expanding=True))] if conditional else []
+
+
+def _versions(if_match: set[int] | None) -> dict:
+    return {} if if_match is ANY else {"versions": sorted(if_match)}
 
 
 def _refuse_if_present(connection: Connection, owner: str, task_id: uuid.UUID) -> None:
     """A conditional write that changed nothing: 412 if the task is there, else the caller's 404."""
     if connection.execute(EXISTS, {"task_id": task_id, "owner": owner}).first() is not None:
         raise PreconditionFailed
-
-
-def _with(connection: Connection, ctes: list, extra, statement) -> tuple[list, object]:
-    """Adds a second write to a statement: as a CTE on PostgreSQL, as a statement first on SQLite."""
-    if connection.dialect.name == "postgresql":
-        return [*ctes, extra.cte("remembered")], statement
-    connection.execute(extra, {})
-    return ctes, statement

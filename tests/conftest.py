@@ -211,3 +211,19 @@ def serving(log_file, command=None, **environment):
 def live_server(tmp_path_factory):
     with serving(tmp_path_factory.mktemp("live") / "server.log") as server:
         yield server
+
+
+def purged(database_url: str, table: str, seconds: float = 10) -> bool:
+    """Waits for the live service's own housekeeping to empty `table`; False if it never does."""
+    engine = create_engine(database_url)
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                if connection.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0:
+                    return True
+            time.sleep(0.5)
+        return False
+    finally:
+        engine.dispose()
+

@@ -7,7 +7,7 @@ Usage: python tests/fuzz/planted.py read|write PORT
 import sys
 
 import uvicorn
-from sqlalchemy import select, update
+from sqlalchemy import not_, select, update
 
 import db.tasks
 from db.session import transaction
@@ -20,10 +20,12 @@ def get_task_of_anyone(*, owner, task_id):
         return as_versioned(connection.execute(select(*VERSIONED).where(tasks.c.id == task_id)).first())
 
 
-def update_task_of_anyone(owner, task_id, values, changed, if_match):
+def update_task_of_anyone(owner, task_id, columns, values, if_match):
+    changes = {name.removeprefix("new_"): value for name, value in values.items()} or \
+        {"completed": not_(tasks.c.completed)}  # a toggle without a body
     with transaction() as connection:
         return as_versioned(connection.execute(
-            update(tasks).where(tasks.c.id == task_id).values(values).returning(*VERSIONED)).first())
+            update(tasks).where(tasks.c.id == task_id).values(changes).returning(*VERSIONED)).first())
 
 
 BROKEN = {"read": ("get_task", get_task_of_anyone), "write": ("_update", update_task_of_anyone)}

@@ -16,6 +16,7 @@ from db.models import TaskTombstone, User, utc_now
 from db.session import transaction
 
 users = User.__table__
+MAX_NUMBER = 2**63 - 1  # a BIGINT: no change is ever numbered above it
 tombstones = TaskTombstone.__table__
 
 NEW_USER = {  # a user's row, unless it is already there

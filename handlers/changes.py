@@ -6,6 +6,7 @@ import json
 import time
 
 from db import sync
+from db.changes import MAX_NUMBER
 from handlers import context
 from handlers.problems import problem
 from handlers.validation import invalid
@@ -34,7 +35,7 @@ def read_token(value: str, owner: str) -> tuple[int, int]:
     """The change number and issue time in a token this service gave `owner`; anything else is a 400."""
     try:
         token_owner, position, issued = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        if token_owner == owner and type(position) is int and type(issued) is int and position >= 0:
+        if token_owner == owner and type(position) is int and type(issued) is int and 0 <= position <= MAX_NUMBER:
             return position, issued
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, RecursionError):
         pass

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 
 from starlette.datastructures import Headers
 
+from db.changes import MAX_NUMBER
 from handlers.settings import Settings
 
 _request: ContextVar[tuple[Headers, Settings]] = ContextVar("request")
@@ -54,4 +55,6 @@ def _versions(header: str, *, weak: bool) -> set[int] | None:
     value = _request.get()[0].get(header)
     if value is None or value.strip() == "*":
         return ANY
-    return {int(tag) for is_weak, tag in ENTITY_TAG.findall(value) if tag.isascii() and tag.isdigit() and (weak or not is_weak)}
+    versions = {int(tag) for is_weak, tag in ENTITY_TAG.findall(value)
+                if tag.isascii() and tag.isdigit() and (weak or not is_weak)}
+    return {version for version in versions if version <= MAX_NUMBER}  # a larger tag names no version

@@ -74,7 +74,8 @@ def test_sync_pages_with_limit_and_has_more(client, alice, alice_headers):
 
 
 @pytest.mark.parametrize("token", ["bm90LWpzb24", "WzEsMiwzXQ", "W10", base64.urlsafe_b64encode(
-    json.dumps(["alice", -1, 0]).encode()).rstrip(b"=").decode()])
+    json.dumps(["alice", -1, 0]).encode()).rstrip(b"=").decode(), base64.urlsafe_b64encode(
+    json.dumps(["alice", 10**30, 0]).encode()).rstrip(b"=").decode()])
 def test_a_token_this_service_never_issued_is_400(client, alice, alice_headers, token):
     answer = client.get(f"/api/{alice}/changes", params={"since": token}, headers=alice_headers)
     assert answer.status_code == 400 and answer.json()["errors"][0]["field"] == "since"

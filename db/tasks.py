@@ -32,9 +32,14 @@ LOWERED = {"title": "title_lower", "description": "description_lower"}
 ANY = None  # an If-Match of `*`, or none: the write goes ahead whatever the task's version
 
 # The single-task statements are built once: only their parameters change from request to request.
-OWNED = and_(tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
-GET_TASK = select(*VERSIONED).where(OWNED)
-EXISTS = select(tasks.c.id).where(OWNED)
+# One task, by its primary key, only if it is the owner's. On PostgreSQL the owner is compared under
+# the "C" collation, the same equality as the column's (a deterministic collation compares bytes),
+# which no (user_id, ...) index is built with: without statistics (a new or not yet analysed table)
+# the planner otherwise tied one of those with the primary key and walked all the owner's tasks.
+OWNED = {dialect: and_(tasks.c.id == bindparam("task_id"), owner == bindparam("owner"))
+         for dialect, owner in (("postgresql", tasks.c.user_id.collate("C")), ("sqlite", tasks.c.user_id))}
+GET_TASK = {dialect: select(*VERSIONED).where(owned) for dialect, owned in OWNED.items()}
+EXISTS = {dialect: select(tasks.c.id).where(owned) for dialect, owned in OWNED.items()}
 CREATE_TASK = insert(tasks)  # its VALUES come from the parameters
 
 
@@ -86,7 +91,8 @@ def create_task(*, owner: str, fields: dict, idempotency_key: str | None = None)
 def get_task(*, owner: str, task_id: uuid.UUID) -> tuple[dict, int] | None:
     with transaction() as connection:
         ensure_user(connection, owner)
-        return as_versioned(connection.execute(GET_TASK, {"task_id": task_id, "owner": owner}).first())
+        found = connection.execute(GET_TASK[connection.dialect.name], {"task_id": task_id, "owner": owner})
+        return as_versioned(found.first())
 
 
 def update_task(*, owner: str, task_id: uuid.UUID, changes: dict, if_match: set[int] | None = ANY
@@ -178,7 +184,7 @@ def _update_statement(dialect: str, columns: tuple[str, ...], conditional: bool)
         if "completed" in columns:  # completing again keeps the first completion time; reopening clears it
             values["completed_at"] = case((values["completed"], case((tasks.c.completed, tasks.c.completed_at),
                                                                      else_=NOW)), else_=None)
-    return update(tasks).where(OWNED, number.is_not(None), *_at_version(conditional)).values(
+    return update(tasks).where(OWNED[dialect], number.is_not(None), *_at_version(conditional)).values(
         **values, updated_at=case((changed, NOW), else_=tasks.c.updated_at),
         change_seq=case((changed, number), else_=tasks.c.change_seq)).returning(*VERSIONED).add_cte(*ctes)
 
@@ -186,7 +192,7 @@ def _update_statement(dialect: str, columns: tuple[str, ...], conditional: bool)
 @cache
 def _delete(dialect: str, conditional: bool):
     number, ctes = changes.number_for(dialect)
-    removing = delete(tasks).where(OWNED, number.is_not(None), *_at_version(conditional)).returning(tasks.c.id)
+    removing = delete(tasks).where(OWNED[dialect], number.is_not(None), *_at_version(conditional)).returning(tasks.c.id)
     if dialect != "postgresql":
         return removing  # db.changes' tombstone follows in the same transaction
     gone = removing.cte("gone")
@@ -211,5 +217,5 @@ def _versions(if_match: set[int] | None) -> dict:
 
 def _refuse_if_present(connection: Connection, owner: str, task_id: uuid.UUID) -> None:
     """A conditional write that changed nothing: 412 if the task is there, else the caller's 404."""
-    if connection.execute(EXISTS, {"task_id": task_id, "owner": owner}).first() is not None:
+    if connection.execute(EXISTS[connection.dialect.name], {"task_id": task_id, "owner": owner}).first() is not None:
         raise PreconditionFailed

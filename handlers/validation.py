@@ -140,7 +140,7 @@ class FieldParameterValidator(ParameterValidator):
         }
         errors = []
         for location, params in self.parameters.items():
-            for param in params:
+            for param in _unique(params):
                 value = values.get(location, {}).get(param["name"])
                 if value is None:
                     if param.get("required"):
@@ -151,6 +151,17 @@ class FieldParameterValidator(ParameterValidator):
                 errors += _collect(validator, value, location, param["name"])
         if errors:
             raise invalid(errors)
+
+
+def _unique(params: list[dict]) -> list[dict]:
+    """Each parameter once. Connexion appends the path item's parameters to the operation's own list in
+    place each time it reads the operation (once per middleware), so a path's `user_id` arrived six
+    times: validated six times over, and reported six times when invalid. The first of a name is the
+    operation's own, which OpenAPI says overrides the path item's."""
+    first = {}
+    for param in params:
+        first.setdefault(param["name"], param)
+    return list(first.values())
 
 
 class ExplodedArrays(OpenAPIURIParser):

@@ -48,6 +48,17 @@ def test_all_invalid_fields_are_reported_at_once(client, alice, alice_headers):
     assert fields(body) == {"title", "description", "x"}
 
 
+@pytest.mark.parametrize("method, suffix, body", [
+    ("GET", "", None), ("PUT", "", {"title": "x"}), ("DELETE", "", None), ("PATCH", "/complete", None),
+])
+def test_an_invalid_path_parameter_is_reported_once(client, alice, alice_headers, method, suffix, body):
+    """The spec declares task_id once, on the path item; Connexion had copied it into every operation
+    six times over."""
+    response = client.request(method, f"/api/{alice}/tasks/not-a-uuid{suffix}", json=body, headers=alice_headers)
+    assert assert_problem(response, 400)["errors"] == [
+        {"location": "path", "field": "task_id", "message": "A UUID such as 7c1e2a4e-3b7d-4f3e-9a51-2f7b8d1c0e11."}]
+
+
 def test_title_may_be_exactly_255_characters_and_unicode(client, alice, alice_headers):
     title = "é" * 254 + "🙂"
     response = client.post(f"/api/{alice}/tasks", json={"title": title}, headers=alice_headers)

@@ -1,5 +1,6 @@
 """The spec's paths, as the edge of the app needs them: templates for logs, methods for `Allow`."""
 
+import importlib
 from pathlib import Path
 
 import yaml
@@ -21,6 +22,11 @@ class SpecRoutes:
             for operation in (item[m.lower()] for m in methods):
                 # Connexion names an operation by its controller and operationId, as in the routing scope.
                 self.templates[f"{operation['x-openapi-router-controller']}.{operation['operationId']}"] = template
+
+    def functions(self) -> list:
+        """The function each operation routes to."""
+        return [getattr(importlib.import_module(module), name)
+                for module, _, name in (operation.rpartition(".") for operation in self.templates)]
 
     def allow_header(self, path: str) -> str:
         for pattern, methods in self._allow:

@@ -9,7 +9,6 @@ Connexion runs this on the event loop: everything here is CPU-only except a key-
 handlers/jwks.py does in a thread. Handlers receive the verified subject as `user` and nothing else.
 """
 
-import inspect
 import re
 import time
 from collections.abc import Iterator
@@ -110,11 +109,6 @@ async def bearer_info(token: str, request) -> dict:
     if path_user is not None and path_user != subject:
         raise ProblemException(status=403, title="Forbidden", detail="The path's user_id is not the token's subject.")
     return {"sub": subject}
-
-
-# Connexion inspects the security function's signature on every request, twice; inspect.signature()
-# returns a function's own __signature__ as it is, instead of building it again each time.
-bearer_info.__signature__ = inspect.signature(bearer_info)
 
 
 def unauthorized(detail: str) -> ProblemException:

@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Location", "X-Request-ID"],
         )
-    app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates)
+    app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates,
+                       body_timeout=settings.body_timeout_seconds)
     app.add_middleware(BindServices, position=MiddlewarePosition.BEFORE_EXCEPTION, database=database,
                        verifier=verifier, settings=settings)
     errors.register(app, routes)

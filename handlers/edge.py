@@ -1,9 +1,13 @@
-"""The outer ASGI layer: request ids, one log line per request, and the 64 KiB body limit.
+"""The outer ASGI layer: request ids, one log line per request, the 64 KiB body limit and the body timeout.
 
 Connexion reads a body only as far as `Content-Length` says, so a chunked body would arrive unchecked
 and unlimited. Reading it here, refusing it past the limit and replaying it with a length handles both.
+A client that stops sending its body is answered 408 once `body_timeout` seconds pass without a byte:
+the ASGI server has no such timer, and the request would otherwise hold its connection for good.
+It is read before any operation runs, so a stalled body never holds a database connection.
 """
 
+import asyncio
 import itertools
 import json
 import logging
@@ -29,9 +33,10 @@ def next_request_id() -> str:
 
 
 class Edge:
-    def __init__(self, app, templates: dict[str, str]) -> None:
+    def __init__(self, app, templates: dict[str, str], body_timeout: float) -> None:
         self.app = app
         self.templates = templates
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -54,9 +59,14 @@ class Edge:
             await send(message)
 
         try:
-            body = await _read_body(headers, receive)
+            try:
+                body = await _read_body(headers, receive, self.body_timeout)
+            except TimeoutError:
+                await _send_problem(send_with_id, 408, f"No part of the request body came for {self.body_timeout:g} "
+                                                       "seconds; the connection is closed.")
+                return
             if body is None:
-                await _send_too_large(send_with_id)
+                await _send_problem(send_with_id, 413, f"The request body exceeds {MAX_BODY_BYTES} bytes.")
                 return
             await self.app(_with_length(scope, len(body)), _replay(body, receive), send_with_id)
         finally:
@@ -71,14 +81,18 @@ class Edge:
             )
 
 
-async def _read_body(headers: Headers, receive) -> bytes | None:
-    """The whole body, or None when it is over the limit (declared or actual)."""
+async def _read_body(headers: Headers, receive, timeout: float) -> bytes | None:
+    """The whole body, or None when it is over the limit (declared or actual); TimeoutError when
+    `timeout` seconds pass with nothing more of it."""
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return None
+    if declared in ("", "0") and "transfer-encoding" not in headers:
+        timeout = None  # no body is coming: the server's one empty message is already there
     chunks, size, more = [], 0, True
     while more:
-        message = await receive()
+        async with asyncio.timeout(timeout):
+            message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
@@ -91,8 +105,13 @@ async def _read_body(headers: Headers, receive) -> bytes | None:
 
 
 def _with_length(scope, length: int):
+    """The request as Connexion should see it: the body's real length, and no media type for no body.
+    axios, for one, labels a PATCH without data as form-encoded, and Connexion refuses a media type the
+    operation does not take even when there is nothing to read (415)."""
     scope = dict(scope)
-    scope["headers"] = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
+    framing = (b"content-length", b"transfer-encoding") if length else (b"content-length", b"transfer-encoding",
+                                                                        b"content-type")
+    scope["headers"] = [(k, v) for k, v in scope["headers"] if k not in framing]
     if length:
         scope["headers"].append((b"content-length", str(length).encode()))
     return scope
@@ -111,9 +130,10 @@ def _replay(body: bytes, receive):
     return replay
 
 
-async def _send_too_large(send) -> None:
-    body = json.dumps(problem_body(413, f"The request body exceeds {MAX_BODY_BYTES} bytes.")).encode()
-    await send({"type": "http.response.start", "status": 413, "headers": [
+async def _send_problem(send, status: int, detail: str) -> None:
+    """A problem sent before the body was read in full: the connection closes after it."""
+    body = json.dumps(problem_body(status, detail)).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]})

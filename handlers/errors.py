@@ -35,7 +35,8 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
         headers = dict(error.headers or {})
         if error.status == 401:
             headers.setdefault("WWW-Authenticate", "Bearer")
-        return respond(error.status, error.detail, headers, title=error.title, **(error.ext or {}))
+        # The title is always the status's RFC 9110 name, as the spec's examples give it.
+        return respond(error.status, error.detail, headers, **(error.ext or {}))
 
     def on_http_error(request, error: HTTPException):
         headers = dict(error.headers or {})

@@ -44,8 +44,7 @@ def create_task(user, user_id, task):
     if earlier is Claim.RUNNING:
         return problem(409, "A request with this Idempotency-Key is still being processed; retry shortly.")
     if earlier is Claim.MISMATCH:
-        return problem(422, "This Idempotency-Key was already used with a different request body.",
-                       title="Unprocessable Content")
+        return problem(422, "This Idempotency-Key was already used with a different request body.")
     if earlier is not Claim.CLAIMED:
         return created(user_id, *earlier)  # the key's first answer, as it was
     try:

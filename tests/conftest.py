@@ -14,11 +14,13 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+import declared
 import httpx
 import jwt
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
 
 from db import migrations
 from db.session import resolve_url
@@ -80,6 +82,21 @@ def sqlite_url(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'tasks.db'}"
     migrations.upgrade(url)
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_response_as_the_spec_declares_it():
+    """Every response any test client receives, in every test, carries only headers the spec declares
+    for it, and a problem's title as the spec's example has it (tests/declared.py)."""
+    original = TestClient.__init__
+
+    def checking(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.event_hooks["response"].append(declared.check)
+
+    TestClient.__init__ = checking
+    yield
+    TestClient.__init__ = original
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -125,6 +125,8 @@ def test_an_unreachable_database_is_503_everywhere(with_settings):
         creating = client.post("/api/alice/tasks", json={"title": "x"}, headers=headers_for("alice"))
     assert health.status_code == 503
     assert health.json()["status"] == "unavailable" and health.json()["database"] == "unreachable"
+    for response in (health, listing, creating):
+        assert int(response.headers["retry-after"]) > 0
     for response in (listing, creating):
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"

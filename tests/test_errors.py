@@ -155,6 +155,35 @@ def test_wrong_content_type_is_415(client, alice, alice_headers):
     assert_problem(response, 415)
 
 
+@pytest.mark.parametrize("media_type", [None, "application/json", "application/x-www-form-urlencoded",
+                                        "text/plain", "multipart/form-data; boundary=x"])
+def test_an_absent_optional_body_is_served_whatever_its_media_type(client, alice, alice_headers, a_task,
+                                                                   media_type):
+    """axios sends a PATCH without data as application/x-www-form-urlencoded."""
+    headers = {**alice_headers, **({"Content-Type": media_type} if media_type else {})}
+    response = client.patch(f"/api/{alice}/tasks/{a_task['id']}/complete", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["completed"] is not a_task["completed"]
+
+
+@pytest.mark.parametrize("media_type, body", [
+    ("application/x-www-form-urlencoded", b"completed=true"), ("text/plain", b'{"completed": true}'),
+])
+def test_an_optional_body_that_is_not_json_is_still_415(client, alice, alice_headers, a_task, media_type, body):
+    response = client.patch(f"/api/{alice}/tasks/{a_task['id']}/complete", content=body,
+                            headers={**alice_headers, "Content-Type": media_type})
+    assert_problem(response, 415)
+    assert client.get(f"/api/{alice}/tasks/{a_task['id']}", headers=alice_headers).json() == a_task
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+def test_a_required_body_that_is_absent_is_400_whatever_its_media_type(client, alice, alice_headers, a_task, method):
+    path = f"/api/{alice}/tasks" + (f"/{a_task['id']}" if method == "PUT" else "")
+    response = client.request(method, path, headers={**alice_headers, "Content-Type": "text/plain"})
+    assert_problem(response, 400)
+    assert client.get(f"/api/{alice}/tasks", headers=alice_headers).json()["tasks"] == [a_task]
+
+
 def test_unknown_route_is_404(client, alice_headers):
     assert_problem(client.get("/api/alice/projects", headers=alice_headers), 404)
     assert_problem(client.get("/nowhere"), 404)

@@ -1,5 +1,5 @@
-"""The spec's consumers, with the tools they use: linters, and generated TypeScript and Python clients
-that make a round trip against the live service."""
+"""The spec's consumers, with the tools they use: linters, and generated TypeScript (openapi-fetch and
+orval's axios client) and Python clients that make a round trip against the live service."""
 
 import importlib
 import json
@@ -54,6 +54,19 @@ def test_generated_typescript_client_type_checks_and_round_trips(node_tools, liv
         "ALICE_TOKEN": token_for("ts_alice"), "BOB_TOKEN": token_for("ts_bob")})
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome["problem"] == "title"
+
+
+def test_orval_axios_client_type_checks_and_round_trips_every_operation(node_tools, live_server):
+    """orval's axios client, as a React Query frontend generates it; toggling without a body included."""
+    run([str(node_tools / "orval"), "--input", "openapi/tasks-api.yaml", "--output",
+         str(SDK / "generated" / "orval" / "tasks.mts"), "--client", "axios", "--fail-on-warnings"])
+    run([str(node_tools / "tsc"), "-p", str(SDK / "tsconfig.orval.json")])  # strict, from tsconfig.json
+    result = run(["node", str(SDK / "generated" / "out-orval" / "roundtrip-orval.mjs")], env={
+        **os.environ, "BASE_URL": live_server.url, "ALICE": "orval_alice", "BOB": "orval_bob",
+        "ALICE_TOKEN": token_for("orval_alice"), "BOB_TOKEN": token_for("orval_bob")})
+    statuses = json.loads(result.stdout.strip().splitlines()[-1])
+    assert statuses == {"get_health": 200, "create_task": 201, "list_tasks": 200, "get_task": 200,
+                        "toggle_task_completion": 200, "update_task": 200, "sync_tasks": 200, "delete_task": 204}
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ def title_for(status: int) -> str:
     return RFC_9110_TITLES.get(status) or HTTPStatus(status).phrase
 
 
-def problem_body(status: int, detail: str, title: str | None = None, **extensions) -> dict:
-    return {"type": "about:blank", "title": title or title_for(status), "status": status,
+def problem_body(status: int, detail: str, **extensions) -> dict:
+    return {"type": "about:blank", "title": title_for(status), "status": status,
             "detail": detail[:MAX_DETAIL_CHARS], **extensions}
 
 

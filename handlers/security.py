@@ -96,7 +96,7 @@ async def bearer_info(token: str, request) -> dict:
     try:
         claims = await _current_verifier.get().claims(token)
     except KeysUnavailable:
-        raise ProblemException(status=503, title="Service Unavailable", headers={"Retry-After": "10"},
+        raise ProblemException(status=503, headers={"Retry-After": "10"},
                                detail="The identity provider's keys cannot be fetched; try again shortly.") from None
     except jwt.ExpiredSignatureError:
         raise unauthorized("The token has expired.") from None
@@ -107,10 +107,10 @@ async def bearer_info(token: str, request) -> dict:
         raise unauthorized("The token's subject is not a user id.")
     path_user = request.scope.get("path_params", {}).get("user_id")
     if path_user is not None and path_user != subject:
-        raise ProblemException(status=403, title="Forbidden", detail="The path's user_id is not the token's subject.")
+        raise ProblemException(status=403, detail="The path's user_id is not the token's subject.")
     return {"sub": subject}
 
 
 def unauthorized(detail: str) -> ProblemException:
-    return ProblemException(status=401, title="Unauthorized", detail=detail,
+    return ProblemException(status=401, detail=detail,
                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

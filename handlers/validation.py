@@ -19,7 +19,7 @@ MAX_ERRORS = 100  # the spec's bounds on a problem's `errors`
 def invalid(errors: list[dict]) -> ProblemException:
     errors = [{**error, "field": error["field"][:MAX_FIELD_CHARS]} for error in errors[:MAX_ERRORS]]
     summary = "; ".join(f"{e['field'] or e['location']}: {e['message']}" for e in errors[:5])
-    return ProblemException(status=400, title="Bad Request", detail=f"The request is invalid. {summary}",
+    return ProblemException(status=400, detail=f"The request is invalid. {summary}",
                             ext={"errors": errors})
 
 
@@ -101,8 +101,7 @@ class JSONBodyValidator(JSONRequestBodyValidator):
             return None
         if not Headers(scope=scope).get("content-type"):
             # Connexion would validate it as JSON and then hand the handler raw bytes.
-            raise ProblemException(status=415, title="Unsupported Media Type",
-                                   detail="A request body needs Content-Type: application/json.")
+            raise ProblemException(status=415, detail="A request body needs Content-Type: application/json.")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -32,8 +32,6 @@ class TokenVerifier:
         self._settings = settings
         self._keys = KeySet(settings.jwks_url, refetch_seconds=settings.jwks_refetch_seconds) \
             if settings.jwks_url else None
-        self._required = ["exp", "iat", "sub"] + (["iss"] if settings.jwt_issuer else []) \
-            + (["aud"] if settings.jwt_audience else [])
         # token -> (claims, key-set generation): a client sends the same token many times over, and
         # checking a signature again is the costliest part of a request. `exp` is rechecked on every use,
         # and a change in the published keys voids what was verified against the old ones.
@@ -57,21 +55,24 @@ class TokenVerifier:
     async def _verify(self, token: str) -> dict:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
-        if algorithm == "HS256" and self._settings.jwt_secret:
-            key = self._settings.jwt_secret
-        elif algorithm in self._settings.jwt_algorithms and self._keys:
-            key = (await self._keys.key(header.get("kid"))).key
+        settings = self._settings
+        if algorithm == "HS256" and settings.jwt_secret:
+            key, issuer, audience = settings.jwt_secret, settings.jwt_issuer, settings.jwt_audience
+        elif algorithm in settings.jwt_algorithms and self._keys:
+            key, issuer, audience = (await self._keys.key(header.get("kid"))).key, settings.jwks_issuer, \
+                settings.jwks_audience
         else:
             raise jwt.InvalidAlgorithmError("the token's algorithm is not accepted here")
+        required = ["exp", "iat", "sub"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
         return jwt.decode(
             token,
             key,
             algorithms=[algorithm],
-            issuer=self._settings.jwt_issuer,
-            audience=self._settings.jwt_audience,
-            leeway=self._settings.jwt_leeway_seconds,
+            issuer=issuer,
+            audience=audience,
+            leeway=settings.jwt_leeway_seconds,
             # PyJWT refuses any token carrying `aud` unless an audience is configured to check it against.
-            options={"require": self._required, "verify_aud": self._settings.jwt_audience is not None},
+            options={"require": required, "verify_aud": audience is not None},
         )
 
 

@@ -26,8 +26,10 @@ class Settings:
     jwks_url: str | None = None
     jwt_algorithms: tuple[str, ...] = ("EdDSA",)
     jwks_refetch_seconds: float = 10.0
-    jwt_issuer: str | None = None
+    jwt_issuer: str | None = None  # JWT_ISSUER / JWT_AUDIENCE: every token must carry them
     jwt_audience: str | None = None
+    jwks_issuer: str | None = None  # a token verified by the key set: those, or Better Auth's own
+    jwks_audience: str | None = None
     jwt_leeway_seconds: int = 30
     allowed_origins: tuple[str, ...] = ()
     db_pool_size: int = 8
@@ -61,7 +63,10 @@ class Settings:
         elif not secret and not jwks_url:
             dev_secret_file = _dev_secret_path(database_url)
             secret = _read_or_create_secret(dev_secret_file) if dev_secret_file else secrets.token_urlsafe(48)
-        # Better Auth sets both `iss` and `aud` to its base URL.
+        # Better Auth sets both `iss` and `aud` of the tokens it signs to its base URL. That default is
+        # for tokens verified by its key set: HS256 tokens (the design documents' shared secret, kept
+        # while moving to JWKS) are held only to an explicit JWT_ISSUER and JWT_AUDIENCE.
+        issuer, audience = environ.get("JWT_ISSUER") or None, environ.get("JWT_AUDIENCE") or None
         default_claim = auth_url if jwks_url else None
         return cls(
             database_url=database_url,
@@ -69,8 +74,10 @@ class Settings:
             jwks_url=jwks_url,
             jwt_algorithms=algorithms,
             jwks_refetch_seconds=_number(environ, "JWKS_REFETCH_SECONDS", 10.0, minimum=0),
-            jwt_issuer=environ.get("JWT_ISSUER") or default_claim,
-            jwt_audience=environ.get("JWT_AUDIENCE") or default_claim,
+            jwt_issuer=issuer,
+            jwt_audience=audience,
+            jwks_issuer=issuer or default_claim,
+            jwks_audience=audience or default_claim,
             jwt_leeway_seconds=_integer(environ, "JWT_LEEWAY_SECONDS", 30, minimum=0),
             allowed_origins=tuple(o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
             db_pool_size=_integer(environ, "DB_POOL_SIZE", 8, minimum=1),

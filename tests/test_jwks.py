@@ -134,6 +134,19 @@ def test_hs256_still_works_beside_jwks(better_auth_app, auth_server, ed_key):
         assert api.get("/api/bob/tasks", headers=bearer(auth_server.token(ed_key, "bob"))).status_code == 200
 
 
+def test_adding_better_auth_keeps_hs256_tokens_without_iss_and_aud_working(better_auth_app, auth_server, ed_key):
+    """The way from the design documents' shared secret to Better Auth's JWKS: set BETTER_AUTH_URL and
+    keep BETTER_AUTH_SECRET. Its issuer and audience defaults are for the key set's tokens only."""
+    now = int(time.time())
+    plain = jwt.encode({"sub": "alice", "iat": now, "exp": now + 60}, SECRET, algorithm="HS256")
+    another_issuer = auth_server.token(ed_key, "bob", iss="https://elsewhere.example")
+    with better_auth_app(BETTER_AUTH_SECRET=SECRET).test_client() as api:
+        assert api.get("/api/alice/tasks", headers=bearer(plain)).status_code == 200
+        assert api.get("/api/bob/tasks", headers=bearer(another_issuer)).status_code == 401
+    with better_auth_app(BETTER_AUTH_SECRET=SECRET, JWT_ISSUER=auth_server.url).test_client() as api:
+        assert api.get("/api/alice/tasks", headers=bearer(plain)).status_code == 401  # explicit: for every token
+
+
 def test_rotated_keys_are_picked_up_without_a_restart(better_auth_app, auth_server, ed_key):
     with better_auth_app().test_client() as api:
         assert api.get("/api/u1/tasks", headers=bearer(auth_server.token(ed_key, "u1"))).status_code == 200
@@ -288,5 +301,6 @@ def test_unsafe_verification_settings_stop_the_service(environment, message):
 def test_jwks_mode_defaults_issuer_and_audience_to_the_auth_url():
     settings = Settings.from_env({"DATABASE_URL": "postgresql://u@db/tasks", "BETTER_AUTH_URL": "https://auth.example/"})
     assert settings.jwks_url == "https://auth.example/api/auth/jwks"
-    assert settings.jwt_issuer == settings.jwt_audience == "https://auth.example"
+    assert settings.jwks_issuer == settings.jwks_audience == "https://auth.example"
+    assert settings.jwt_issuer is None and settings.jwt_audience is None  # HS256 tokens: only if set
     assert settings.jwt_algorithms == ("EdDSA",) and settings.jwt_secret is None

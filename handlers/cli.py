@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -11,12 +12,22 @@ from handlers.settings import ConfigError, Settings
 log = logging.getLogger("tasks_api")
 
 
+def port_number(text: str) -> int:
+    if not text.strip().isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, not {text!r}")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tasks-api", description="The contract-first Tasks API.")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    # Hosting platforms (Heroku-style: Render, Railway, Fly) hand the port in PORT and expect the
+    # service on every interface; locally, without PORT, it stays on loopback. Flags win.
+    serve.add_argument("--host", default=os.environ.get("HOST") or ("0.0.0.0" if os.environ.get("PORT") else "127.0.0.1"),
+                       help="the address to listen on (default: $HOST; else 0.0.0.0 if $PORT is set, else 127.0.0.1)")
+    serve.add_argument("--port", type=port_number, default=os.environ.get("PORT") or "8000",
+                       help="the port to listen on (default: $PORT, else 8000)")
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="upgrade DATABASE_URL's schema to the newest revision")
     token = commands.add_parser("token", help="print a signed token for local use")

@@ -1,9 +1,11 @@
 """The factory, its configuration, and the ways it refuses to start unsafely."""
 
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -131,3 +133,49 @@ def test_an_unreachable_database_is_503_everywhere(with_settings):
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert "127.0.0.1" not in response.text and "psycopg2" not in response.text
+
+
+def answers_health(url: str, process: subprocess.Popen) -> bool:
+    import httpx
+
+    for _ in range(150):
+        if process.poll() is not None:
+            return False
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("host, flag, reached_at", [
+    (None, False, "127.0.0.2"),  # PORT alone, as a platform sets it: every interface (any 127.x is one)
+    ("127.0.0.1", False, "127.0.0.1"),
+    ("127.0.0.1", True, "127.0.0.1"),  # --port wins over PORT
+])
+def test_serve_listens_where_the_environment_says_unless_flags_say_otherwise(tmp_path, host, flag, reached_at):
+    from conftest import free_port, tasks_api_command
+
+    port = free_port()
+    environ = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'tasks.db'}", "PORT": str(free_port() if flag else port)}
+    environ.pop("HOST", None)
+    environ.update({"HOST": host} if host else {})
+    command = [tasks_api_command(), "serve", *(["--port", str(port)] if flag else [])]
+    process = subprocess.Popen(command, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert answers_health(f"http://{reached_at}:{port}", process)
+        if host == "127.0.0.1":
+            with pytest.raises(OSError):  # loopback only: another address of this machine is not served
+                socket.create_connection(("127.0.0.2", port), timeout=2).close()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_serve_refuses_a_port_that_is_not_one():
+    from conftest import tasks_api_command
+
+    result = subprocess.run([tasks_api_command(), "serve"], env={**os.environ, "PORT": "eighty"},
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert "a port is a number from 1 to 65535, not 'eighty'" in result.stderr

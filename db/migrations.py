@@ -1,5 +1,6 @@
 """Alembic, driven from code: `tasks-api migrate`, the SQLite auto-migration, and the schema check."""
 
+import importlib.util
 from pathlib import Path
 
 from alembic.config import Config
@@ -9,7 +10,9 @@ from alembic.script import ScriptDirectory
 from alembic import command
 from db.session import make_engine
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "alembic"
+# alembic/ ships as the package tasks_api_migrations (pyproject.toml): the checkout's own directory in an
+# editable install, the installed copy in a wheel's.
+SCRIPTS = Path(importlib.util.find_spec("tasks_api_migrations").submodule_search_locations[0])
 
 
 def alembic_config(url: str) -> Config:

@@ -1,11 +1,14 @@
 """The spec, for the few values code applies beyond what Connexion's request validation can."""
 
+import importlib.util
 from functools import cache
 from pathlib import Path
 
 import yaml
 
-SPEC_FILE = Path(__file__).resolve().parent.parent / "openapi" / "tasks-api.yaml"
+# openapi/ ships as the package tasks_api_contract (pyproject.toml): the checkout's own directory in an
+# editable install, the installed copy in a wheel's.
+SPEC_FILE = Path(importlib.util.find_spec("tasks_api_contract").submodule_search_locations[0]) / "tasks-api.yaml"
 
 
 @cache

@@ -29,7 +29,8 @@ def installed(tmp_path_factory) -> Path:
          str(PROJECT)])
     venv.create(root / "venv", with_pip=True)
     bin_dir = root / "venv" / "bin"
-    run([str(bin_dir / "pip"), "install", "--quiet", *map(str, (root / "dist").glob("*.whl"))])
+    run([str(bin_dir / "pip"), "install", "--quiet", "--constraint", str(PROJECT / "constraints.txt"),
+         *map(str, (root / "dist").glob("*.whl"))])
     return bin_dir
 
 

@@ -20,7 +20,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(url)
+    engine = make_engine(url, **({"connect_timeout": config.attributes["connect_timeout"]}
+                                 if "connect_timeout" in config.attributes else {}))
     try:
         with engine.connect() as connection:
             if connection.dialect.name == "postgresql":

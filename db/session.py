@@ -7,6 +7,7 @@ from contextvars import ContextVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 DEFAULT_URL = "sqlite:///./tasks.db"
@@ -31,9 +32,11 @@ def is_sqlite(url: str) -> bool:
 
 
 IDLE_PING_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 10  # DB_CONNECT_TIMEOUT's default: a serverless database's cold start takes seconds
 
 
-def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0) -> Engine:
+def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0,
+                connect_timeout: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -46,7 +49,8 @@ def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0) -> Engin
         # round trips without giving up atomicity.
         isolation_level="AUTOCOMMIT",
         pool_reset_on_return=None,  # nothing to roll back under autocommit
-        connect_args={"connect_timeout": 5},
+        # The URL's own connect_timeout, if it has one, is the user's word and wins.
+        connect_args={} if "connect_timeout" in make_url(url).query else {"connect_timeout": connect_timeout},
         # The driver parses every jsonb value it reads (a page's labels) with this: the standard
         # library's json took a third of a page of 100's time in Python.
         json_deserializer=orjson.loads,

@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     @asynccontextmanager
     async def lifespan(_app):
         database["engine"] = make_engine(settings.database_url, pool_size=settings.db_pool_size,
-                                         max_overflow=settings.db_max_overflow)
+                                         max_overflow=settings.db_max_overflow,
+                                         connect_timeout=settings.db_connect_timeout_seconds)
         # Handlers run in anyio's thread pool: one thread per pooled connection, so no thread waits for
         # a connection and no connection is opened and closed again past the pool's size.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + settings.db_max_overflow

@@ -55,7 +55,7 @@ def _serve(settings: Settings, args) -> int:
 
     if is_sqlite(settings.database_url):
         migrations.upgrade(settings.database_url)
-    elif not migrations.is_current(settings.database_url):
+    elif not migrations.is_current(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds):
         print("tasks-api: the database schema is not up to date; run `tasks-api migrate` first.", file=sys.stderr)
         return 2
     if settings.dev_secret_file:
@@ -70,7 +70,7 @@ def _serve(settings: Settings, args) -> int:
 def _migrate(settings: Settings, _args) -> int:
     from db import migrations
 
-    migrations.upgrade(settings.database_url)
+    migrations.upgrade(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds)
     print("tasks-api: database schema is up to date.")
     return 0
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
-from db.session import is_sqlite, resolve_url
+from db.session import CONNECT_TIMEOUT_SECONDS, is_sqlite, resolve_url
 
 MIN_SECRET_BYTES = 32
 ASYMMETRIC_ALGORITHMS = {"EdDSA", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"}
@@ -34,6 +34,7 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     db_pool_size: int = 8
     db_max_overflow: int = 0
+    db_connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS
     response_validation: bool = False
     dev_secret_file: Path | None = None
     idempotency_key_ttl_seconds: int = 86_400
@@ -82,6 +83,7 @@ class Settings:
             allowed_origins=tuple(o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
             db_pool_size=_integer(environ, "DB_POOL_SIZE", 8, minimum=1),
             db_max_overflow=_integer(environ, "DB_MAX_OVERFLOW", 0, minimum=0),
+            db_connect_timeout_seconds=_integer(environ, "DB_CONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS, minimum=1),
             response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),
             dev_secret_file=dev_secret_file,
             idempotency_key_ttl_seconds=_integer(environ, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400, minimum=1),

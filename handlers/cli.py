@@ -44,14 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     return {"serve": _serve, "migrate": _migrate, "token": _token}[args.command](settings, args)
 
 
-# Imports stay inside the commands: uvicorn's worker processes import this module again, and must not
-# carry Alembic (and the rest) in every worker's memory.
+# Imports stay inside the commands, so that each loads only what it uses: `token` none of the web stack,
+# `migrate` none of the server.
 
 
 def _serve(settings: Settings, args) -> int:
-    import uvicorn
-
     from db import migrations
+    from handlers import server
 
     if is_sqlite(settings.database_url):
         migrations.upgrade(settings.database_url)
@@ -62,8 +61,7 @@ def _serve(settings: Settings, args) -> int:
         log.warning("*** DEVELOPMENT MODE: BETTER_AUTH_SECRET is not set; tokens are signed with a generated "
                     "secret stored in %s. Set BETTER_AUTH_SECRET for anything but local use. ***",
                     settings.dev_secret_file)
-    uvicorn.run("handlers.app:create_app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, access_log=False, log_level="info", ws="none")
+    server.serve(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 

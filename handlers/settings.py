@@ -40,6 +40,7 @@ class Settings:
     idempotency_key_ttl_seconds: int = 86_400
     tombstone_retention_seconds: int = 30 * 86_400
     body_timeout_seconds: float = 10.0
+    shutdown_grace_seconds: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -89,6 +90,7 @@ class Settings:
             idempotency_key_ttl_seconds=_integer(environ, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400, minimum=1),
             tombstone_retention_seconds=_integer(environ, "TOMBSTONE_RETENTION_SECONDS", 30 * 86_400, minimum=1),
             body_timeout_seconds=_number(environ, "BODY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+            shutdown_grace_seconds=_integer(environ, "SHUTDOWN_GRACE_SECONDS", 30, minimum=1),
         )
 
 

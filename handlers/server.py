@@ -1,0 +1,62 @@
+"""`tasks-api serve`: gunicorn's pre-forking master with uvicorn workers.
+
+The app is built once, in the master, before the workers are forked: they share its imported code, its
+parsed spec and its compiled validators page for page, instead of each importing the stack again.
+Nothing that must not be shared is made before the fork: each worker opens its own database engine
+(and its thread pool) in the app's lifespan.
+
+On SIGTERM the master stops accepting connections and its workers finish the requests they hold,
+for up to `shutdown_grace_seconds`, then exit.
+"""
+
+import gc
+from typing import ClassVar
+
+from gunicorn.app.base import BaseApplication
+from uvicorn_worker import UvicornWorker
+
+from handlers.app import create_app
+from handlers.settings import Settings
+
+
+class Worker(UvicornWorker):
+    # The API speaks plain HTTP: no websockets stack in any worker.
+    CONFIG_KWARGS: ClassVar[dict] = {"loop": "auto", "http": "auto", "ws": "none", "lifespan": "on"}
+
+
+class PreforkingServer(BaseApplication):
+    def __init__(self, app, options: dict) -> None:
+        self.app, self.options = app, options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self):
+        return self.app
+
+
+def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    app = create_app(settings)
+    PreforkingServer(app, {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "worker_class": f"{__name__}.Worker",
+        "preload_app": True,
+        "graceful_timeout": settings.shutdown_grace_seconds,
+        "keepalive": 5,  # seconds an idle keep-alive connection stays open, as uvicorn's own default
+        "accesslog": None,  # the app writes one line per request itself (handlers/edge.py)
+        "errorlog": "-",
+        "loglevel": "info",
+        "when_ready": _freeze,
+        # No runtime control socket: it lives at one path per user, which two services would share.
+        "control_socket_disable": True,
+    }).run()
+
+
+def _freeze(_arbiter) -> None:
+    """Moves everything allocated so far out of the collector's reach, just before the fork: a
+    collection in a worker would otherwise touch, and so copy, every page of the shared objects."""
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,88 @@
+"""SIGTERM to `tasks-api serve` (gunicorn's master): requests already accepted finish with their real
+answer, new connections are refused, and the service exits within SHUTDOWN_GRACE_SECONDS."""
+
+import signal
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from conftest import headers_for, serving, tasks_api_command
+from sqlalchemy import create_engine, text
+
+GRACE = 8
+
+
+def refused(url: str) -> bool:
+    address = urlsplit(url)
+    try:
+        socket.create_connection((address.hostname, address.port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits(tmp_path):
+    command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "2"]
+    with serving(tmp_path / "server.log", command, SHUTDOWN_GRACE_SECONDS=str(GRACE)) as server:
+        headers = headers_for("drain")
+        assert httpx.post(f"{server.url}/api/drain/tasks", json={"title": "first"}, headers=headers).status_code == 201
+        # A create waits for its user's row: holding that row makes a request as slow as we like.
+        holder = create_engine(server.database_url).connect()
+        transaction = holder.begin()
+        holder.execute(text("SELECT 1 FROM users WHERE id = 'drain' FOR UPDATE"))
+        answers = []
+        slow = threading.Thread(target=lambda: answers.append(httpx.post(
+            f"{server.url}/api/drain/tasks", json={"title": "slow"}, headers=headers, timeout=30)))
+        slow.start()
+        time.sleep(1)  # the request is in, waiting on the row
+
+        server.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while not refused(server.url) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert refused(server.url), "new connections were still accepted after SIGTERM"
+        assert server.process.poll() is None, "the service exited with a request in flight"
+
+        time.sleep(1)
+        transaction.commit()  # the slow request may go on now
+        holder.close()
+        slow.join(timeout=10)
+        assert answers and answers[0].status_code == 201, answers
+        assert answers[0].json()["title"] == "slow"
+        started = time.monotonic()
+        server.process.wait(timeout=GRACE + 5)
+        assert time.monotonic() - started < GRACE + 5
+
+
+def test_the_grace_period_bounds_a_request_that_never_finishes(tmp_path):
+    command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "1"]
+    with serving(tmp_path / "server.log", command, SHUTDOWN_GRACE_SECONDS="2") as server:
+        headers = headers_for("stuck")
+        assert httpx.post(f"{server.url}/api/stuck/tasks", json={"title": "first"}, headers=headers).status_code == 201
+        holder = create_engine(server.database_url).connect()
+        transaction = holder.begin()
+        holder.execute(text("SELECT 1 FROM users WHERE id = 'stuck' FOR UPDATE"))
+        outcome = []
+
+        def send() -> None:
+            try:
+                outcome.append(httpx.post(f"{server.url}/api/stuck/tasks", json={"title": "x"}, headers=headers,
+                                          timeout=30).status_code)
+            except httpx.HTTPError as error:  # its worker was stopped at the end of the grace period
+                outcome.append(type(error).__name__)
+
+        stuck = threading.Thread(target=send, daemon=True)
+        stuck.start()
+        time.sleep(1)
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=15)
+        finally:
+            transaction.rollback()
+            holder.close()
+        assert time.monotonic() - started < 2 + 5, "the service outlived its grace period"
+        stuck.join(timeout=10)
+        assert outcome == ["RemoteProtocolError"]  # cut off, not left hanging

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -23,9 +24,17 @@ MAX_BODY_BYTES = 64 * 1024
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 access_log = logging.getLogger("tasks_api.access")
-# Unique across processes and restarts without a system call per request, unlike uuid4.
-_process_prefix = secrets.token_hex(8)
-_sequence = itertools.count()
+
+
+def _new_process() -> None:
+    """Request ids unique across processes and restarts without a system call per request, unlike
+    uuid4: a random prefix per process, then a counter. A forked worker draws its own prefix."""
+    global _process_prefix, _sequence
+    _process_prefix, _sequence = secrets.token_hex(8), itertools.count()
+
+
+_new_process()
+os.register_at_fork(after_in_child=_new_process)
 
 
 def next_request_id() -> str:

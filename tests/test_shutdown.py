@@ -5,6 +5,7 @@ import signal
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -86,3 +87,22 @@ def test_the_grace_period_bounds_a_request_that_never_finishes(tmp_path):
         assert time.monotonic() - started < 2 + 5, "the service outlived its grace period"
         stuck.join(timeout=10)
         assert outcome == ["RemoteProtocolError"]  # cut off, not left hanging
+
+
+def test_request_ids_are_unique_across_forked_workers(tmp_path):
+    """Workers are forked from one master: each must still draw its own request-id prefix."""
+    command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "2"]
+    with serving(tmp_path / "server.log", command) as server:
+        def request_id(_n: int) -> str:  # a new connection each time, many at once: both workers answer
+            return httpx.get(f"{server.url}/health", headers={"Connection": "close"}).headers["x-request-id"]
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            ids = list(pool.map(request_id, range(200)))
+        pids = set()
+        for line in server.log().splitlines():
+            if "Booting worker with pid" in line:
+                pids.add(line.rsplit(" ", 1)[-1])
+        prefixes = {request_id[:16] for request_id in ids}
+    assert len(pids) == 2
+    assert len(set(ids)) == len(ids)
+    assert len(prefixes) == 2, "both workers answered, each with its own prefix"

@@ -9,6 +9,7 @@ On SIGTERM the master stops accepting connections and its workers finish the req
 for up to `shutdown_grace_seconds`, then exit.
 """
 
+import asyncio
 import gc
 from typing import ClassVar
 
@@ -39,6 +40,7 @@ class PreforkingServer(BaseApplication):
 
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     app = create_app(settings)
+    asyncio.run(_start_and_stop(app))
     PreforkingServer(app, {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
@@ -53,6 +55,23 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         # No runtime control socket: it lives at one path per user, which two services would share.
         "control_socket_disable": True,
     }).run()
+
+
+async def _start_and_stop(app) -> None:
+    """The app's start-up and shut-down, once, in the master. Connexion builds its middleware stack
+    (every operation's routing, security and validation) at the first start-up; built here, before
+    the fork, it is shared by every worker instead of built again in each. The engine the start-up
+    makes is disposed by the shut-down, unused: each worker makes its own."""
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        if message["type"].endswith(".failed"):
+            raise RuntimeError(message.get("message", "the app failed to start"))
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
 
 
 def _freeze(_arbiter) -> None:

@@ -8,8 +8,9 @@ Five workloads on the user's tasks: get one, list 100, list 1,000, create, toggl
 --duration seconds at --connections connections and prints requests per second, median, 99th
 percentile and slowest latency, and errors (non-2xx answers, timeouts, socket errors). Then --alone
 single requests, one after another, give the median time of a get and of a list of 1,000. With --pid,
-the resident memory of that process and its children closes the report. The create workload adds
-thousands of tasks to the user: compare list figures across runs only on a freshly seeded user.
+the memory of that process and all its descendants (RSS and PSS of each, and their total PSS) closes
+the report. The create workload adds thousands of tasks to the user: compare list figures across runs
+only on a freshly seeded user.
 Needs wrk and curl (Debian: apt-get install wrk curl).
 """
 
@@ -99,12 +100,21 @@ def alone(url: str, token: str, times: int) -> float:
     return statistics.median(took)
 
 
-def resident_kb(pid: int) -> dict[int, int]:
-    """RSS of a process and its children, as ps reports it."""
-    pids = [str(pid)] + subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout.split()
-    out = subprocess.run(["ps", "-o", "pid=,rss=", "-p", ",".join(pids)], capture_output=True, text=True,
-                         check=False).stdout
-    return {int(p): int(kb) for p, kb in (line.split() for line in out.splitlines())}
+def memory_kb(pid: int) -> dict[int, tuple[int, int]]:
+    """RSS and PSS (shared pages split between the processes that share them) of a process and of all
+    its descendants, from /proc/PID/smaps_rollup: a pre-forking server's workers share the master's."""
+    found, pending = {}, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            rollup = dict(line.split(":", 1) for line in Path(f"/proc/{current}/smaps_rollup").read_text()
+                          .splitlines()[1:])
+        except OSError:
+            continue  # gone, or not ours to read
+        found[current] = (int(rollup["Rss"].split()[0]), int(rollup["Pss"].split()[0]))
+        pending += [int(child) for child in subprocess.run(["pgrep", "-P", str(current)], capture_output=True,
+                                                           text=True, check=False).stdout.split()]
+    return found
 
 
 def measure(base_url: str, user: str, token: str, *, workloads=DEFAULT_WORKLOADS, connections=32,
@@ -143,7 +153,7 @@ def main() -> int:
     parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
                         help=f"comma-separated, of {', '.join(WORKLOADS)}")
     parser.add_argument("--alone", type=int, default=50, help="single requests to time (0: skip)")
-    parser.add_argument("--pid", type=int, help="report the RSS of this process and its children")
+    parser.add_argument("--pid", type=int, help="report the RSS and PSS of this process and its descendants")
     args = parser.parse_args()
     for tool in ("wrk", "curl"):
         if not shutil.which(tool):
@@ -156,8 +166,10 @@ def main() -> int:
                       duration=args.duration, alone_times=args.alone)
     print_table(results, f"{args.url}, {args.connections} connections, {args.duration} s per workload")
     if args.pid:
-        for pid, kb in resident_kb(args.pid).items():
-            print(f"RSS pid {pid}: {kb / 1024:.1f} MB")
+        memory = memory_kb(args.pid)
+        for pid, (rss, pss) in memory.items():
+            print(f"pid {pid}: RSS {rss / 1024:.1f} MB, PSS {pss / 1024:.1f} MB")
+        print(f"all {len(memory)} processes: PSS {sum(pss for _, pss in memory.values()) / 1024:.1f} MB")
     return 0
 
 

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,31 +25,43 @@ def refused(url: str) -> bool:
     return False
 
 
+@contextmanager
+def a_user_row_held(server, user: str):
+    """Makes `user`'s creates as slow as the block: a create waits for its user's row, held here.
+    Yields the transaction holding it; the row is released at the end of the block at the latest."""
+    headers = headers_for(user)
+    assert httpx.post(f"{server.url}/api/{user}/tasks", json={"title": "first"}, headers=headers).status_code == 201
+    engine = create_engine(server.database_url)
+    with engine.connect() as holder:
+        transaction = holder.begin()
+        holder.execute(text("SELECT 1 FROM users WHERE id = :user FOR UPDATE"), {"user": user})
+        try:
+            yield transaction
+        finally:
+            if transaction.is_active:
+                transaction.rollback()
+    engine.dispose()
+
+
 def test_sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits(tmp_path):
     command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "2"]
     with serving(tmp_path / "server.log", command, SHUTDOWN_GRACE_SECONDS=str(GRACE)) as server:
-        headers = headers_for("drain")
-        assert httpx.post(f"{server.url}/api/drain/tasks", json={"title": "first"}, headers=headers).status_code == 201
-        # A create waits for its user's row: holding that row makes a request as slow as we like.
-        holder = create_engine(server.database_url).connect()
-        transaction = holder.begin()
-        holder.execute(text("SELECT 1 FROM users WHERE id = 'drain' FOR UPDATE"))
-        answers = []
-        slow = threading.Thread(target=lambda: answers.append(httpx.post(
-            f"{server.url}/api/drain/tasks", json={"title": "slow"}, headers=headers, timeout=30)))
-        slow.start()
-        time.sleep(1)  # the request is in, waiting on the row
+        with a_user_row_held(server, "drain") as transaction:
+            answers = []
+            slow = threading.Thread(target=lambda: answers.append(httpx.post(
+                f"{server.url}/api/drain/tasks", json={"title": "slow"}, headers=headers_for("drain"), timeout=30)))
+            slow.start()
+            time.sleep(1)  # the request is in, waiting on the row
 
-        server.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 5
-        while not refused(server.url) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert refused(server.url), "new connections were still accepted after SIGTERM"
-        assert server.process.poll() is None, "the service exited with a request in flight"
+            server.process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while not refused(server.url) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert refused(server.url), "new connections were still accepted after SIGTERM"
+            assert server.process.poll() is None, "the service exited with a request in flight"
 
-        time.sleep(1)
-        transaction.commit()  # the slow request may go on now
-        holder.close()
+            time.sleep(1)
+            transaction.commit()  # the slow request may go on now
         slow.join(timeout=10)
         assert answers and answers[0].status_code == 201, answers
         assert answers[0].json()["title"] == "slow"
@@ -60,30 +73,22 @@ def test_sigterm_lets_a_slow_request_finish_refuses_new_ones_and_exits(tmp_path)
 def test_the_grace_period_bounds_a_request_that_never_finishes(tmp_path):
     command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "1"]
     with serving(tmp_path / "server.log", command, SHUTDOWN_GRACE_SECONDS="2") as server:
-        headers = headers_for("stuck")
-        assert httpx.post(f"{server.url}/api/stuck/tasks", json={"title": "first"}, headers=headers).status_code == 201
-        holder = create_engine(server.database_url).connect()
-        transaction = holder.begin()
-        holder.execute(text("SELECT 1 FROM users WHERE id = 'stuck' FOR UPDATE"))
         outcome = []
 
         def send() -> None:
             try:
-                outcome.append(httpx.post(f"{server.url}/api/stuck/tasks", json={"title": "x"}, headers=headers,
-                                          timeout=30).status_code)
+                outcome.append(httpx.post(f"{server.url}/api/stuck/tasks", json={"title": "x"},
+                                          headers=headers_for("stuck"), timeout=30).status_code)
             except httpx.HTTPError as error:  # its worker was stopped at the end of the grace period
                 outcome.append(type(error).__name__)
 
-        stuck = threading.Thread(target=send, daemon=True)
-        stuck.start()
-        time.sleep(1)
-        started = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
-        try:
+        with a_user_row_held(server, "stuck"):
+            stuck = threading.Thread(target=send, daemon=True)
+            stuck.start()
+            time.sleep(1)
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
             server.process.wait(timeout=15)
-        finally:
-            transaction.rollback()
-            holder.close()
         assert time.monotonic() - started < 2 + 5, "the service outlived its grace period"
         stuck.join(timeout=10)
         assert outcome == ["RemoteProtocolError"]  # cut off, not left hanging

@@ -21,8 +21,9 @@ class User(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=128)
     created_at: datetime = Field(default_factory=utc_now)
-    # The number of the user's latest change. Every write takes the next one while holding this row, so
-    # a user's changes commit in the order of their numbers: what delta sync and ETags are built on.
+    # On SQLite, the number of the user's latest change: every write takes the next one in its
+    # transaction, so a user's changes commit in the order of their numbers (PostgreSQL numbers a
+    # change by its transaction instead: db/changes.py).
     change_seq: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": text("0")})
 
 
@@ -71,7 +72,7 @@ class Task(SQLModel, table=True):
     description_lower: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)
-    change_seq: int = Field(sa_type=BigInteger)  # the user's change that last changed this task: its ETag
+    change_seq: int = Field(sa_type=BigInteger)  # the number of the change that last changed this task: its ETag
 
 
 class TaskTombstone(SQLModel, table=True):

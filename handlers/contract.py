@@ -12,8 +12,20 @@ SPEC_FILE = Path(importlib.util.find_spec("tasks_api_contract").submodule_search
 
 
 @cache
+def document() -> dict:
+    return yaml.safe_load(SPEC_FILE.read_text())
+
+
 def schema(name: str) -> dict:
-    return yaml.safe_load(SPEC_FILE.read_text())["components"]["schemas"][name]
+    return document()["components"]["schemas"][name]
+
+
+def parameter_schema(operation_id: str, name: str) -> dict:
+    """The schema of an operation's own (not shared) parameter."""
+    operations = (operation for path in document()["paths"].values() for operation in path.values()
+                  if isinstance(operation, dict))
+    operation = next(operation for operation in operations if operation.get("operationId") == operation_id)
+    return next(parameter["schema"] for parameter in operation["parameters"] if parameter.get("name") == name)
 
 
 def defaults(name: str) -> dict:

@@ -119,3 +119,25 @@ def test_tasks_stored_before_0002_keep_everything_and_take_the_new_defaults(empt
             [r["title"] for r in rows]
         assert "priority" not in {column["name"] for column in inspect(engine).get_columns("tasks")}
     engine.dispose()
+
+
+def test_going_back_to_counters_starts_each_user_above_every_number_given(empty_database):
+    """Revision 0003's code numbers a user's changes from the user's counter: after a downgrade it
+    must go on above the transaction ids PostgreSQL's changes were numbered with since."""
+    url = empty_database
+    migrations.upgrade(url)
+    app = create_app(Settings(database_url=url, jwt_secret=SECRET))
+    with app.test_client() as client:
+        made = [client.post("/api/back/tasks", json={"title": title}, headers=headers_for("back")).json()
+                for title in ("kept", "gone")]
+        client.delete(f"/api/back/tasks/{made[1]['id']}", headers=headers_for("back"))
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        highest = connection.execute(text("SELECT max(change_seq) FROM (SELECT change_seq FROM tasks UNION ALL "
+                                          "SELECT change_seq FROM task_tombstones) AS numbers")).scalar_one()
+    engine.dispose()
+    migrations.downgrade(url, "0003")
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT change_seq FROM users WHERE id = 'back'")).scalar_one() >= highest > 0
+    engine.dispose()

@@ -9,6 +9,10 @@ import time
 import httpx
 import pytest
 from conftest import headers_for, purged, serving
+from sqlalchemy import create_engine, text
+
+from db.changes import Snapshot
+from handlers.changes import TOKEN_LENGTH, read_token, token
 
 
 def sync(client, user, headers, since=None, limit=None, expect=200):
@@ -43,8 +47,8 @@ def test_a_first_sync_returns_every_live_task_and_a_later_one_only_what_changed(
     first, deleted, token = sync_all(client, alice, alice_headers)
     assert set(first) == {kept["id"], changed["id"], removed["id"]} and deleted == set()
 
-    assert sync(client, alice, alice_headers, token) == {"changes": [], "deleted": [], "next_token": token,
-                                                         "has_more": False}
+    assert sync(client, alice, alice_headers, token) | {"next_token": None} == {
+        "changes": [], "deleted": [], "next_token": None, "has_more": False}
     renamed = client.put(f"/api/{alice}/tasks/{changed['id']}", json={"title": "renamed"}, headers=alice_headers)
     client.delete(f"/api/{alice}/tasks/{removed['id']}", headers=alice_headers)
     added = create(client, alice, alice_headers, "added")
@@ -71,6 +75,39 @@ def test_sync_pages_with_limit_and_has_more(client, alice, alice_headers):
     changed, _, token = sync_all(client, alice, alice_headers, limit=3)
     assert list(changed) == made
     assert sync(client, alice, alice_headers, token)["changes"] == []
+
+
+def test_a_change_that_commits_after_a_later_one_still_comes_with_the_next_sync(client, database_url, alice,
+                                                                                 alice_headers):
+    """Two writes commit in the other order than they began: a sync between the commits returns the
+    later one; the earlier one, still running then, comes with the next sync."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite runs one writer at a time")
+    create(client, alice, alice_headers, "first")
+    _, _, since = sync_all(client, alice, alice_headers)
+    engine = create_engine(database_url)
+    with engine.connect() as slow:  # a create that began first and commits last, numbered as the service does
+        slow_id = slow.execute(text(
+            "INSERT INTO tasks (id, user_id, title, title_lower, completed, created_at, updated_at, change_seq) "
+            "VALUES (gen_random_uuid(), :owner, 'slow', 'slow', false, now(), now(), "
+            "pg_current_xact_id()::text::bigint) RETURNING id"), {"owner": alice}).scalar_one()
+        fast = create(client, alice, alice_headers, "fast")
+        page = sync(client, alice, alice_headers, since)
+        assert [task["id"] for task in page["changes"]] == [fast["id"]]
+        slow.commit()
+    engine.dispose()
+    assert [task["id"] for task in sync(client, alice, alice_headers, page["next_token"])["changes"]] == [str(slow_id)]
+
+
+def test_a_token_fits_the_specs_limit_however_many_writes_were_in_flight():
+    """A snapshot with too many writes in flight to fit is cut to one that sees less, never more."""
+    def sees(snapshot: Snapshot, number: int) -> bool:
+        return number < snapshot.xmin or (number < snapshot.xmax and number not in snapshot.in_progress)
+
+    wide = Snapshot(1_000_000, 9_000_000, tuple(range(1_000_000, 9_000_000, 40_000)))  # 200 in flight
+    cut, _ = read_token(token("a" * 128, wide), "a" * 128)
+    assert len(token("a" * 128, wide)) <= TOKEN_LENGTH and cut.xmax > wide.xmin
+    assert all(sees(wide, number) for number in range(wide.xmin - 10, wide.xmax + 10, 997) if sees(cut, number))
 
 
 @pytest.mark.parametrize("token", ["bm90LWpzb24", "WzEsMiwzXQ", "W10", base64.urlsafe_b64encode(
@@ -133,29 +170,30 @@ def test_a_reader_syncing_under_concurrent_writers_ends_with_exactly_the_servers
 
     replica, token = {}, None
     with httpx.Client(headers=headers, timeout=30) as reader:
-        def sync_once() -> None:
+        def sync_page() -> bool:
+            """One page, from the token kept; whether more are waiting."""
             nonlocal token
-            while True:
-                page = reader.get(base.replace("/tasks", "/changes"), params={"since": token, "limit": 7} if token else
-                                  {"limit": 7}).json()
-                for task in page["changes"]:
-                    replica[task["id"]] = task
-                for task_id in page["deleted"]:
-                    replica.pop(task_id, None)
-                token = page["next_token"]
-                if not page["has_more"]:
-                    return
+            page = reader.get(base.replace("/tasks", "/changes"), params={"since": token, "limit": 7} if token else
+                              {"limit": 7}).json()
+            for task in page["changes"]:
+                replica[task["id"]] = task
+            for task_id in page["deleted"]:
+                replica.pop(task_id, None)
+            token = page["next_token"]
+            return page["has_more"]
 
         writers = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
         for thread in writers:
             thread.start()
+        # While they write, the reader pages on from its token (writers may outpace it: no waiting for the end).
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
-            sync_once()
+            sync_page()
         stop.set()
         for thread in writers:
             thread.join()
-        sync_once()
+        while sync_page():
+            pass
         server = {}
         cursor = None
         while True:

@@ -1,7 +1,7 @@
 """The engine and transactions. The engine is made by the app's lifespan, never at import time."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -114,6 +114,10 @@ def engine() -> Engine:
         raise RuntimeError("no database is bound: the app binds one for each request") from None
 
 
+# Told how long each transaction() waited for its connection (handlers/metrics.py times the pool).
+on_connection_wait: Callable[[float], None] | None = None
+
+
 @contextmanager
 def transaction() -> Iterator[Connection]:
     """A connection whose work is committed if the block succeeds and rolled back if it raises.
@@ -121,12 +125,15 @@ def transaction() -> Iterator[Connection]:
     On PostgreSQL each statement commits by itself (autocommit), so blocks there hold one statement.
     """
     current = engine()
-    if current.dialect.name == "postgresql":  # autocommit: each statement is its own transaction
-        with current.connect() as connection:
+    asked = time.perf_counter()
+    with current.connect() as connection:
+        if on_connection_wait is not None:
+            on_connection_wait(time.perf_counter() - asked)
+        if current.dialect.name == "postgresql":  # autocommit: each statement is its own transaction
             yield connection
-    else:
-        with current.begin() as connection:
-            yield connection
+        else:
+            with connection.begin():
+                yield connection
 
 
 def database_reachable() -> bool:

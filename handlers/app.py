@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from db import changes, idempotency
 from db.session import make_engine, using
-from handlers import context, errors, security
+from handlers import context, errors, metrics, security
 from handlers.contract import SPEC_FILE
 from handlers.edge import Edge
 from handlers.routes import SpecRoutes
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         database["engine"] = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                                          max_overflow=settings.db_max_overflow,
                                          connect_timeout=settings.db_connect_timeout_seconds)
+        metrics.instrument(database["engine"])
         # Handlers run in anyio's thread pool: one thread per pooled connection, so no thread waits for
         # a connection and no connection is opened and closed again past the pool's size.
         to_thread.current_default_thread_limiter().total_tokens = settings.db_pool_size + settings.db_max_overflow
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["Location", "X-Request-ID"],
         )
-    app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, templates=routes.templates,
+    app.add_middleware(Edge, position=MiddlewarePosition.BEFORE_EXCEPTION, routes=routes,
                        body_timeout=settings.body_timeout_seconds)
     app.add_middleware(BindServices, position=MiddlewarePosition.BEFORE_EXCEPTION, database=database,
                        verifier=verifier, settings=settings)

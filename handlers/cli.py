@@ -3,10 +3,15 @@
 import argparse
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 
+from sqlalchemy.engine import make_url
+
 from db.session import is_sqlite
+from handlers import logs
 from handlers.settings import ConfigError, Settings
 
 log = logging.getLogger("tasks_api")
@@ -35,11 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(os.environ.get("LOG_FORMAT", "").strip().lower())  # Settings says if it is not one it knows
     try:
         settings = Settings.from_env()
     except ConfigError as error:
-        print(f"tasks-api: configuration error: {error}", file=sys.stderr)
+        log.error("configuration error: %s", error)
         return 2
     return {"serve": _serve, "migrate": _migrate, "token": _token}[args.command](settings, args)
 
@@ -50,19 +55,40 @@ def main(argv: list[str] | None = None) -> int:
 
 def _serve(settings: Settings, args) -> int:
     from db import migrations
-    from handlers import server
 
+    if settings.metrics_port:
+        # Before prometheus-client is first imported: it picks its multiprocess mode then.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_directory = tempfile.mkdtemp(prefix="tasks-api-metrics-")
+    logs.quiet_migrations()
     if is_sqlite(settings.database_url):
         migrations.upgrade(settings.database_url)
     elif not migrations.is_current(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds):
-        print("tasks-api: the database schema is not up to date; run `tasks-api migrate` first.", file=sys.stderr)
+        log.error("the database schema is not up to date; run `tasks-api migrate` first.")
         return 2
+    log.info("database %s, schema up to date", make_url(settings.database_url).render_as_string(hide_password=True))
+    log.info("tokens: %s", token_modes(settings))
     if settings.dev_secret_file:
         log.warning("*** DEVELOPMENT MODE: BETTER_AUTH_SECRET is not set; tokens are signed with a generated "
                     "secret stored in %s. Set BETTER_AUTH_SECRET for anything but local use. ***",
                     settings.dev_secret_file)
-    server.serve(settings, host=args.host, port=args.port, workers=args.workers)
+    from handlers import server
+
+    try:
+        server.serve(settings, host=args.host, port=args.port, workers=args.workers)
+    finally:
+        if settings.metrics_port:
+            shutil.rmtree(metrics_directory, ignore_errors=True)
     return 0
+
+
+def token_modes(settings: Settings) -> str:
+    modes = []
+    if settings.jwt_secret:
+        modes.append("HS256 with " + ("a generated development secret" if settings.dev_secret_file else
+                                      "BETTER_AUTH_SECRET"))
+    if settings.jwks_url:
+        modes.append(f"{'/'.join(settings.jwt_algorithms)} from the key set at {settings.jwks_url}")
+    return " and ".join(modes)
 
 
 def _migrate(settings: Settings, _args) -> int:

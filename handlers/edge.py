@@ -18,7 +18,9 @@ import time
 
 from starlette.datastructures import Headers, MutableHeaders
 
+from handlers import metrics
 from handlers.problems import MEDIA_TYPE, problem_body
+from handlers.routes import SpecRoutes
 
 MAX_BODY_BYTES = 64 * 1024
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -42,9 +44,9 @@ def next_request_id() -> str:
 
 
 class Edge:
-    def __init__(self, app, templates: dict[str, str], body_timeout: float) -> None:
+    def __init__(self, app, routes: SpecRoutes, body_timeout: float) -> None:
         self.app = app
-        self.templates = templates
+        self.routes = routes
         self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
@@ -56,6 +58,7 @@ class Edge:
         request_id = offered if CLIENT_REQUEST_ID.match(offered) else next_request_id()
         extensions = scope["extensions"] = dict(scope.get("extensions") or {})
         status = 500
+        metrics.IN_FLIGHT.inc()
 
         async def send_with_id(message):
             nonlocal status
@@ -79,15 +82,20 @@ class Edge:
                 return
             await self.app(_with_length(scope, len(body)), _replay(body, receive), send_with_id)
         finally:
-            routing = extensions.get("connexion_routing", {})
+            seconds = time.perf_counter() - started
+            metrics.IN_FLIGHT.dec()
+            routed = extensions.get("connexion_routing", {}).get("operation_id")
+            operation = self.routes.operation_ids.get(routed)
+            metrics.observe_request(operation, status, seconds)
             user = extensions.get("connexion_context", {}).get("user") or "-"
             if not user.isprintable():  # a token's `sub` is logged before the path is validated
                 user = repr(user)
-            access_log.info(
-                "%s %s %s %.1fms user=%s request_id=%s",
-                scope["method"], self.templates.get(routing.get("operation_id"), "<unrouted>"),
-                status, (time.perf_counter() - started) * 1000, user, request_id,
-            )
+            route = self.routes.templates.get(routed, "<unrouted>")
+            access_log.info("%s %s %s %.1fms user=%s request_id=%s", scope["method"], route, status, seconds * 1000,
+                            user, request_id, extra={
+                                "request_id": request_id, "method": scope["method"], "route": route,
+                                "operation_id": operation, "status": status,
+                                "duration_ms": round(seconds * 1000, 1), "user": user})
 
 
 async def _read_body(headers: Headers, receive, timeout: float) -> bytes | None:

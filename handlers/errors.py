@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from db.cursor import InvalidCursor
 from db.tasks import PreconditionFailed
+from handlers import metrics
 from handlers.problems import MEDIA_TYPE, problem_body
 from handlers.routes import SpecRoutes
 
@@ -57,11 +58,14 @@ def register(app: AsyncApp, routes: SpecRoutes) -> None:
         return respond(412, "The task has changed since the version If-Match names; get it again and retry.")
 
     def on_database_down(_request, error: Exception):
-        log.warning("database unavailable: %s", type(error).__name__)
+        kind = metrics.unavailable_kind(error)
+        metrics.DB_ERRORS.labels(kind).inc()
+        log.warning("database %s: %s", kind, type(error).__name__)
         return respond(503, "The database is unavailable; try again shortly.", {"Retry-After": "5"})
 
     def on_refused_by_database(_request, error: DBAPIError):
         # The spec should have refused this first; the database's own constraints are the last line.
+        metrics.DB_ERRORS.labels("refused").inc()
         log.warning("database refused a write: %s", type(error.orig).__name__)
         return respond(400, "The request breaks a storage constraint.")
 

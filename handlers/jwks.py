@@ -15,6 +15,8 @@ import time
 import jwt
 from jwt import PyJWK, PyJWKClient
 
+from handlers import metrics
+
 log = logging.getLogger("tasks_api.jwks")
 
 
@@ -59,7 +61,9 @@ class KeySet:
                 self.generation += 1
             self._keys = keys
             self._last_fetch_failed = False
+            metrics.JWKS_FETCHES.labels("ok").inc()
         except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError) as error:
+            metrics.JWKS_FETCHES.labels("failed").inc()
             log.warning("could not fetch the key set: %s", type(error).__name__)
             self._last_fetch_failed = True
         finally:

@@ -6,23 +6,40 @@ Nothing that must not be shared is made before the fork: each worker opens its o
 (and its thread pool) in the app's lifespan.
 
 On SIGTERM the master stops accepting connections and its workers finish the requests they hold,
-for up to `shutdown_grace_seconds`, then exit.
+for up to `shutdown_grace_seconds`, then exit. With `metrics_port`, the master serves every worker's
+metrics, summed, on that port (handlers/metrics.py).
 """
 
 import asyncio
 import gc
+import logging
+from functools import partial
 from typing import ClassVar
 
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
+from handlers import metrics
 from handlers.app import create_app
 from handlers.settings import Settings
+
+log = logging.getLogger("tasks_api")
 
 
 class Worker(UvicornWorker):
     # The API speaks plain HTTP: no websockets stack in any worker.
     CONFIG_KWARGS: ClassVar[dict] = {"loop": "auto", "http": "auto", "ws": "none", "lifespan": "on"}
+
+
+class Logs(glogging.Logger):
+    """gunicorn's lines, and uvicorn's (its worker logs through gunicorn's), in the service's own handler
+    and format, warnings and errors only: the service says itself when it is up and when it stops."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        self.error_log.handlers = list(logging.getLogger().handlers)
+        self.error_log.setLevel(logging.WARNING)
 
 
 class PreforkingServer(BaseApplication):
@@ -41,8 +58,9 @@ class PreforkingServer(BaseApplication):
 def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
     app = create_app(settings)
     asyncio.run(_start_and_stop(app))
+    address = f"[{host}]" if ":" in host else host
     PreforkingServer(app, {
-        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "bind": f"{address}:{port}",
         "workers": workers,
         "worker_class": f"{__name__}.Worker",
         "preload_app": True,
@@ -50,10 +68,12 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
         "keepalive": 5,  # seconds an idle keep-alive connection stays open, as uvicorn's own default
         "accesslog": None,  # the app writes one line per request itself (handlers/edge.py)
         "errorlog": "-",
-        "loglevel": "info",
-        "when_ready": _freeze,
+        "logger_class": f"{__name__}.Logs",
+        "when_ready": partial(_ready, f"http://{address}:{port}", workers, host, settings.metrics_port),
+        "on_exit": lambda _arbiter: log.info("stopped"),
         # No runtime control socket: it lives at one path per user, which two services would share.
         "control_socket_disable": True,
+        **({"child_exit": _worker_exited} if settings.metrics_port else {}),
     }).run()
 
 
@@ -74,8 +94,16 @@ async def _start_and_stop(app) -> None:
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
 
 
-def _freeze(_arbiter) -> None:
-    """Moves everything allocated so far out of the collector's reach, just before the fork: a
-    collection in a worker would otherwise touch, and so copy, every page of the shared objects."""
+def _ready(url: str, workers: int, host: str, metrics_port: int | None, arbiter) -> None:
+    if metrics_port:
+        metrics.serve(arbiter, host, metrics_port)
+    log.info("listening on %s with %d worker%s%s", url, workers, "" if workers == 1 else "s",
+             f"; metrics on port {metrics_port}" if metrics_port else "")
+    # Everything allocated so far is moved out of the collector's reach, just before the fork: a
+    # collection in a worker would otherwise touch, and so copy, every page of the shared objects.
     gc.collect()
     gc.freeze()
+
+
+def _worker_exited(_arbiter, worker) -> None:
+    metrics.worker_exited(worker.pid)

@@ -41,6 +41,8 @@ class Settings:
     tombstone_retention_seconds: int = 30 * 86_400
     body_timeout_seconds: float = 10.0
     shutdown_grace_seconds: int = 30
+    metrics_port: int | None = None  # Prometheus metrics on their own port; off unless set
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -91,6 +93,8 @@ class Settings:
             tombstone_retention_seconds=_integer(environ, "TOMBSTONE_RETENTION_SECONDS", 30 * 86_400, minimum=1),
             body_timeout_seconds=_number(environ, "BODY_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             shutdown_grace_seconds=_integer(environ, "SHUTDOWN_GRACE_SECONDS", 30, minimum=1),
+            metrics_port=_port(environ, "METRICS_PORT"),
+            log_format=_choice(environ, "LOG_FORMAT", ("text", "json")),
         )
 
 
@@ -116,6 +120,21 @@ def _integer(environ: Mapping[str, str], name: str, default: int, *, minimum: in
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}.")
     return value
+
+
+def _port(environ: Mapping[str, str], name: str) -> int | None:
+    raw = environ.get(name, "").strip()
+    if raw and not (raw.isdigit() and 0 < int(raw) < 65536):
+        raise ConfigError(f"{name} must be a port from 1 to 65535, not {raw!r}.")
+    return int(raw) if raw else None
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices`; the first when unset."""
+    raw = environ.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}.")
+    return raw
 
 
 def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:

@@ -195,13 +195,15 @@ def tasks_api_command() -> str:
 
 
 @contextmanager
-def serving(log_file, command=None, **environment):
-    """Runs `command` (default `tasks-api serve`; "{port}" is filled in) until the block ends."""
+def serving(log_file, command=None, database_password=None, **environment):
+    """Runs `command` (default `tasks-api serve`; "{port}" is filled in) until the block ends. The
+    test cluster trusts every local connection: a password in the URL is carried, never needed."""
     command = command or [tasks_api_command(), "serve", "--port", "{port}", "--workers", "1"]
     with throwaway_postgres() as database_url:
         migrations.upgrade(database_url)
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET,
+        served_url = make_url(database_url).set(password=database_password).render_as_string(hide_password=False)
+        env = {**os.environ, "DATABASE_URL": served_url, "BETTER_AUTH_SECRET": SECRET,
                "RESPONSE_VALIDATION": "true", **environment}
         with open(log_file, "w") as log:
             process = subprocess.Popen([part.format(port=port) for part in command],

@@ -35,7 +35,7 @@ IDLE_PING_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 10  # DB_CONNECT_TIMEOUT's default: a serverless database's cold start takes seconds
 
 
-def make_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0,
+def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 0,
                 connect_timeout: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})

@@ -10,7 +10,8 @@ import orjson
 from anyio import to_thread
 from connexion import AsyncApp
 from connexion.jsonifier import Jsonifier
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.cors import CORSMiddleware
@@ -22,6 +23,7 @@ from handlers.contract import SPEC_FILE
 from handlers.edge import Edge
 from handlers.routes import SpecRoutes
 from handlers.settings import Settings
+from handlers.swagger_ui import SwaggerUI
 from handlers.validation import VALIDATORS, ExplodedArrays
 
 log = logging.getLogger("tasks_api.housekeeping")
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
         validate_responses=settings.response_validation,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/docs"),
         jsonifier=Jsonifier(FastJSON),
+        middlewares=[SwaggerUI if middleware is SwaggerUIMiddleware else middleware
+                     for middleware in ConnexionMiddleware.default_middlewares],
     )
     app.add_api(SPEC_FILE.name)
     if settings.allowed_origins:

@@ -5,6 +5,7 @@ from the API and its contract.
 No label holds a user id, a task id or a token: operations, status classes and kinds are few.
 """
 
+from functools import cache
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -32,9 +33,15 @@ UNROUTED = "unrouted"  # a request that matched no operation (a 404 or 405)
 
 
 def observe_request(operation: str | None, status: int, seconds: float) -> None:
-    operation = operation or UNROUTED
-    REQUESTS.labels(operation, f"{status // 100}xx").inc()
-    DURATION.labels(operation).observe(seconds)
+    counted, timed = _series(operation or UNROUTED, status // 100)
+    counted.inc()
+    timed.observe(seconds)
+
+
+@cache
+def _series(operation: str, status_class: int) -> tuple:
+    """A request's counter and histogram, looked up once per operation and status class (few of each)."""
+    return REQUESTS.labels(operation, f"{status_class}xx"), DURATION.labels(operation)
 
 
 def unavailable_kind(error: Exception) -> str:

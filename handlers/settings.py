@@ -32,7 +32,7 @@ class Settings:
     jwks_audience: str | None = None
     jwt_leeway_seconds: int = 30
     allowed_origins: tuple[str, ...] = ()
-    db_pool_size: int = 8
+    db_pool_size: int = 4
     db_max_overflow: int = 0
     db_connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS
     response_validation: bool = False
@@ -84,7 +84,7 @@ class Settings:
             jwks_audience=audience or default_claim,
             jwt_leeway_seconds=_integer(environ, "JWT_LEEWAY_SECONDS", 30, minimum=0),
             allowed_origins=tuple(o.strip() for o in environ.get("ALLOWED_ORIGINS", "").split(",") if o.strip()),
-            db_pool_size=_integer(environ, "DB_POOL_SIZE", 8, minimum=1),
+            db_pool_size=_integer(environ, "DB_POOL_SIZE", 4, minimum=1),
             db_max_overflow=_integer(environ, "DB_MAX_OVERFLOW", 0, minimum=0),
             db_connect_timeout_seconds=_integer(environ, "DB_CONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS, minimum=1),
             response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),

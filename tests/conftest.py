@@ -246,3 +246,10 @@ def purged(database_url: str, table: str, seconds: float = 10) -> bool:
     finally:
         engine.dispose()
 
+
+
+def counted(metric: str, **labels) -> float:
+    """A counter of this process's metrics (handlers/metrics.py), as a scrape would read it."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(f"{metric}_total", labels) or 0.0

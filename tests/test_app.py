@@ -9,6 +9,7 @@ import time
 
 import pytest
 import yaml
+from conftest import counted
 
 from db.session import resolve_url
 from handlers.app import SPEC_FILE, create_app
@@ -121,6 +122,7 @@ def test_an_unreachable_database_is_503_everywhere(with_settings):
     from conftest import headers_for
 
     app = create_app(with_settings(database_url="postgresql+psycopg2://postgres@127.0.0.1:9/none"))
+    unavailable = counted("tasks_api_db_errors", kind="unavailable")
     with app.test_client() as client:
         health = client.get("/health")
         listing = client.get("/api/alice/tasks", headers=headers_for("alice"))
@@ -133,6 +135,7 @@ def test_an_unreachable_database_is_503_everywhere(with_settings):
         assert response.status_code == 503
         assert response.headers["content-type"] == "application/problem+json"
         assert "127.0.0.1" not in response.text and "psycopg2" not in response.text
+    assert counted("tasks_api_db_errors", kind="unavailable") == unavailable + 2  # health is not an error answered
 
 
 def answers_health(url: str, process: subprocess.Popen) -> bool:

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
-from conftest import SECRET
+from conftest import SECRET, counted
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
@@ -208,15 +208,18 @@ def test_a_withdrawn_key_stops_working_once_the_key_set_ages(auth_server, ed_key
 
 def test_an_unreachable_identity_provider_is_503_and_recovery_is_automatic(better_auth_app, auth_server, ed_key):
     auth_server.down = True
+    failed, fetched = counted("tasks_api_jwks_fetches", result="failed"), counted("tasks_api_jwks_fetches", result="ok")
     with better_auth_app().test_client() as api:
         down = api.get("/api/u1/tasks", headers=bearer(auth_server.token(ed_key, "u1")))
         assert down.status_code == 503
+        assert counted("tasks_api_jwks_fetches", result="failed") > failed
         assert down.headers["content-type"] == "application/problem+json"
         assert "identity provider" in down.json()["detail"]
 
         auth_server.down = False
         time.sleep(0.4)
         assert api.get("/api/u1/tasks", headers=bearer(auth_server.token(ed_key, "u1"))).status_code == 200
+        assert counted("tasks_api_jwks_fetches", result="ok") > fetched
 
 
 def segments(token: str) -> list[str]:

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import SECRET, headers_for
+from conftest import SECRET, counted, headers_for
 from sqlalchemy.engine import make_url
 
 from handlers.app import create_app
@@ -77,10 +77,12 @@ def test_a_slow_first_connection_is_waited_for(slow_url):
 
 
 def test_a_connection_slower_than_the_timeout_is_a_quick_503(slow_url):
+    timeouts = counted("tasks_api_db_errors", kind="timeout")
     # libpq waits at least 2 s, whatever is asked for.
     status, took = first_request(app_on(slow_url, connect_timeout=2))
     assert status == 503
     assert took < COLD_START
+    assert counted("tasks_api_db_errors", kind="timeout") == timeouts + 1
 
 
 def test_the_urls_own_connect_timeout_wins(slow_url):

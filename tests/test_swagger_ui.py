@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import token_for
 
+from handlers.app import create_app
+
 SCREENSHOT = Path(__file__).parent.parent / "reports" / "swagger-ui.png"
 OPERATIONS = {"get_health", "list_tasks", "sync_tasks", "create_task", "get_task", "update_task", "delete_task",
               "toggle_task_completion"}
@@ -49,6 +51,10 @@ def test_swagger_ui_authorizes_and_creates_a_task(browser, live_server):
               for element in browser.find_elements(By.CSS_SELECTOR, ".opblock")}
     assert {name for name in OPERATIONS if any(i.endswith(name) for i in listed)} == OPERATIONS
 
+    # The Servers drop-down names this server: not empty, and relative, so the page works behind any port.
+    assert [option.text for option in browser.find_elements(By.CSS_SELECTOR, ".servers select option")] == [
+        "/ - This server (where this page came from)"]
+
     browser.find_element(By.CSS_SELECTOR, ".btn.authorize").click()
     wait.until(shown.visibility_of_element_located((By.CSS_SELECTOR, ".modal-ux input"))).send_keys(
         token_for("ui_alice", exp_in=900))
@@ -72,3 +78,12 @@ def test_swagger_ui_authorizes_and_creates_a_task(browser, live_server):
     browser.execute_script("arguments[0].scrollIntoView()", response_body)
     created = json.loads(response_body.text)
     assert created["title"] == "Made in Swagger UI" and created["user_id"] == "ui_alice"
+
+
+@pytest.mark.parametrize("prefix", ["", "/behind/a/proxy"])
+def test_the_served_spec_names_this_server_under_its_path_prefix(settings, prefix):
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(settings), root_path=prefix) as client:
+        servers = client.get("/openapi.json").json()["servers"]
+    assert servers == [{"url": prefix or "/", "description": "This server (where this page came from)"}]

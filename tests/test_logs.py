@@ -44,7 +44,7 @@ def test_json_logs_are_one_object_per_line_with_the_request_fields_and_no_secret
 def test_serve_starts_in_a_few_lines_that_say_where_what_and_how(tmp_path):
     command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "2"]
     with serving(tmp_path / "server.log", command, database_password=PASSWORD) as server:
-        pass
+        token = exercise(server.url)
     written = server.log()
     start = written[:written.index("tasks_api.access")] if "tasks_api.access" in written else written
     start_lines = start.splitlines()
@@ -55,3 +55,6 @@ def test_serve_starts_in_a_few_lines_that_say_where_what_and_how(tmp_path):
     assert "tokens: HS256 with BETTER_AUTH_SECRET" in start
     assert written.splitlines()[-1].endswith("tasks_api: stopped")
     assert all(not line.startswith("{") for line in written.splitlines())  # readable lines by default
+    assert "POST /api/{user_id}/tasks 201" in written and "user=logged" in written
+    for secret in (token, SECRET, PASSWORD, "body-text-never-logged", token.split(".")[1]):
+        assert secret not in written

@@ -5,9 +5,11 @@ for this run and dropped at its end. Under CI=true PostgreSQL is required, not s
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -64,17 +66,71 @@ def throwaway_postgres():
         admin.dispose()
 
 
-@pytest.fixture(scope="session")
-def postgresql_url():
+@contextmanager
+def migrated_postgres():
+    """A throwaway database at the newest revision, in a server zone other than UTC: every answer
+    must still carry UTC times."""
     with throwaway_postgres() as url:
         migrations.upgrade(url)
-        # A server zone other than UTC: every answer must still carry UTC times.
         name = make_url(url).database
         admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Kolkata'"))
         admin.dispose()
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgresql_url():
+    with migrated_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_url():
+    """The same kind of database behind Debian's PgBouncer in transaction mode, as Neon's pooled URL
+    puts it: consecutive statements of one client may run on different server connections."""
+    binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("pgbouncer is missing: apt-get install pgbouncer")
+        pytest.skip("the pooled-database tests need Debian's pgbouncer")
+    with migrated_postgres() as url:
+        server = make_url(url)
+        # Run as the postgres user (pgbouncer refuses root), which must read and write here.
+        directory = Path(tempfile.mkdtemp(prefix="tasks-api-pgbouncer-"))
+        directory.chmod(0o777)
+        port = free_port()
+        (directory / "pgbouncer.ini").write_text(f"""
+[databases]
+{server.database} = host={server.host} port={server.port or 5432} dbname={server.database} user={server.username}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+; fewer server connections than the app opens, so that its statements move between them
+default_pool_size = 3
+max_client_conn = 500
+logfile = {directory}/pgbouncer.log
+""")
+        command = [binary, str(directory / "pgbouncer.ini")]
+        process = subprocess.Popen(["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pooled = server.set(port=port).render_as_string(hide_password=False)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            yield pooled
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +155,7 @@ def every_response_as_the_spec_declares_it():
     TestClient.__init__ = original
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=["sqlite", "postgresql", "pgbouncer"])
 def database_url(request):
     return request.getfixturevalue(f"{request.param}_url")
 

@@ -20,8 +20,21 @@ snapshot is simply "everything up to the user's latest number".
 from datetime import timedelta
 from typing import NamedTuple
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, Text, and_, bindparam, cast, delete, func, or_, select, \
-    type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from db.models import TaskTombstone, User, utc_now

@@ -3,7 +3,7 @@
 import json
 
 import httpx
-from conftest import SECRET, headers_for, serving, tasks_api_command, token_for
+from conftest import SECRET, serving, tasks_api_command, token_for
 
 PASSWORD = "db-password-never-logged"
 

@@ -113,7 +113,7 @@ def set_completion(*, owner: str, task_id: uuid.UUID, completed: bool | None, if
 
 
 def delete_task(*, owner: str, task_id: uuid.UUID, if_match: set[int] | None = ANY) -> bool:
-    """Deletes the task and leaves its tombstone, numbered as the owner's next change, in one step."""
+    """Deletes the task and leaves its tombstone, numbered as a change (db/changes.py), in one step."""
     now = utc_now()
     with transaction() as connection:
         dialect = connection.dialect.name

@@ -28,7 +28,8 @@ def refused(url: str) -> bool:
 
 @contextmanager
 def a_user_row_held(server, user: str):
-    """Makes `user`'s creates as slow as the block: a create waits for its user's row, held here.
+    """Makes `user`'s creates as slow as the block: a new task's foreign-key check takes a share lock on
+    its user's row, which waits for the FOR UPDATE held here.
     Yields the transaction holding it; the row is released at the end of the block at the latest."""
     headers = headers_for(user)
     assert httpx.post(f"{server.url}/api/{user}/tasks", json={"title": "first"}, headers=headers).status_code == 201

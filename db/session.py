@@ -1,5 +1,6 @@
 """The engine and transactions. The engine is made by the app's lifespan, never at import time."""
 
+import select
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,8 +67,15 @@ def _note_checkin(_dbapi_connection, record) -> None:
 
 
 def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
-    """Pre-ping, but only a connection that has sat idle: one in steady use has just proved itself,
-    while one idle across a database restart is dead. A dead one is replaced before anyone uses it."""
+    """Replaces a dead connection before anyone uses it, at almost no cost to a live one.
+
+    A connection in the pool has nothing to read: the server speaks only when asked. A server that
+    ends the session (pg_terminate_backend, a restart, a serverless compute scaling to zero) says so
+    on the socket and closes it, so a readable socket is a dead connection, known without a round
+    trip. One idle for longer, whose server may have vanished without a word (a network cut), is
+    pinged as well."""
+    if select.select([dbapi_connection.fileno()], [], [], 0)[0]:
+        raise DisconnectionError("the server ended the connection while it was in the pool")
     if time.monotonic() - record.info.get("checked_in_at", 0) < IDLE_PING_SECONDS:
         return
     try:

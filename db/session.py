@@ -37,7 +37,7 @@ CONNECT_TIMEOUT_SECONDS = 10  # DB_CONNECT_TIMEOUT's default: a serverless datab
 
 
 def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 0,
-                connect_timeout: int = CONNECT_TIMEOUT_SECONDS) -> Engine:
+                connect_timeout: int = CONNECT_TIMEOUT_SECONDS, statement_timeout: float = 0) -> Engine:
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -57,9 +57,24 @@ def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 0,
         json_deserializer=orjson.loads,
     )
     event.listen(engine, "connect", _utc_session)
+    if statement_timeout:
+        event.listen(engine, "before_cursor_execute", _bounded(statement_timeout), retval=True)
     event.listen(engine, "checkout", _ping_if_idle)
     event.listen(engine, "checkin", _note_checkin)
     return engine
+
+
+def _bounded(seconds: float):
+    """Every statement cancelled after `seconds`. The limit travels with the statement, in the same
+    query string, as a SET LOCAL: PostgreSQL runs a string of several statements as one transaction,
+    so it holds for that statement only, through a transaction-mode pooler (a session's SET would
+    stay on whichever server connection it ran on) and at no extra round trip."""
+    prefix = f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}; "
+
+    def bound(_connection, _cursor, statement, parameters, _context, _executemany):
+        return prefix + statement, parameters
+
+    return bound
 
 
 def _note_checkin(_dbapi_connection, record) -> None:

@@ -40,7 +40,8 @@ def create_app(settings: Settings | None = None) -> AsyncApp:
     async def lifespan(_app):
         database["engine"] = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                                          max_overflow=settings.db_max_overflow,
-                                         connect_timeout=settings.db_connect_timeout_seconds)
+                                         connect_timeout=settings.db_connect_timeout_seconds,
+                                         statement_timeout=settings.db_statement_timeout_seconds)
         metrics.instrument(database["engine"])
         # Handlers run in anyio's thread pool: one thread per pooled connection, so no thread waits for
         # a connection and no connection is opened and closed again past the pool's size.

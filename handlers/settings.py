@@ -35,6 +35,7 @@ class Settings:
     db_pool_size: int = 4
     db_max_overflow: int = 0
     db_connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS
+    db_statement_timeout_seconds: float = 5.0  # 0: no limit
     response_validation: bool = False
     dev_secret_file: Path | None = None
     idempotency_key_ttl_seconds: int = 86_400
@@ -87,6 +88,7 @@ class Settings:
             db_pool_size=_integer(environ, "DB_POOL_SIZE", 4, minimum=1),
             db_max_overflow=_integer(environ, "DB_MAX_OVERFLOW", 0, minimum=0),
             db_connect_timeout_seconds=_integer(environ, "DB_CONNECT_TIMEOUT", CONNECT_TIMEOUT_SECONDS, minimum=1),
+            db_statement_timeout_seconds=_number(environ, "DB_STATEMENT_TIMEOUT", 5.0, minimum=0),
             response_validation=_boolean(environ, "RESPONSE_VALIDATION", False),
             dev_secret_file=dev_secret_file,
             idempotency_key_ttl_seconds=_integer(environ, "IDEMPOTENCY_KEY_TTL_SECONDS", 86_400, minimum=1),

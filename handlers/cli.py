@@ -9,6 +9,7 @@ import tempfile
 import time
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from db.session import is_sqlite
 from handlers import logs
@@ -46,7 +47,29 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         log.error("configuration error: %s", error)
         return 2
-    return {"serve": _serve, "migrate": _migrate, "token": _token}[args.command](settings, args)
+    try:
+        return {"serve": _serve, "migrate": _migrate, "token": _token}[args.command](settings, args)
+    except DBAPIError as error:  # the database refused us (no TLS, a wrong password, not there at all)
+        log.error("database %s: %s", masked(settings.database_url), driver_message(error, settings.database_url))
+        return 1
+
+
+def masked(url: str) -> str:
+    parsed = make_url(url)
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True)
+
+
+def driver_message(error: DBAPIError, url: str) -> str:
+    """The driver's own first line ("server does not support SSL, but SSL was required"): what follows
+    it can quote SQL, and SQLAlchemy's rendering of the error adds the statement and a link."""
+    message = " ".join((str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0].split())
+    parsed = make_url(url)
+    for secret in (parsed.password, parsed.query.get("password")):
+        if secret:
+            message = message.replace(str(secret), "***")
+    return message
 
 
 # Imports stay inside the commands, so that each loads only what it uses: `token` none of the web stack,
@@ -65,7 +88,7 @@ def _serve(settings: Settings, args) -> int:
     elif not migrations.is_current(settings.database_url, connect_timeout=settings.db_connect_timeout_seconds):
         log.error("the database schema is not up to date; run `tasks-api migrate` first.")
         return 2
-    log.info("database %s, schema up to date", make_url(settings.database_url).render_as_string(hide_password=True))
+    log.info("database %s, schema up to date", masked(settings.database_url))
     log.info("tokens: %s", token_modes(settings))
     if settings.dev_secret_file:
         log.warning("*** DEVELOPMENT MODE: BETTER_AUTH_SECRET is not set; tokens are signed with a generated "

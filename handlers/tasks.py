@@ -45,12 +45,12 @@ def create_task(user, user_id, task):
         return problem(409, "A request with this Idempotency-Key is still being processed; retry shortly.")
     if earlier is Claim.MISMATCH:
         return problem(422, "This Idempotency-Key was already used with a different request body.")
-    if earlier is not Claim.CLAIMED:
+    if not isinstance(earlier, idempotency.Claimed):
         return created(user_id, *earlier)  # the key's first answer, as it was
     try:
         return created(user_id, *tasks.create_task(owner=user, fields=fields, idempotency_key=key))
     except Exception:
-        idempotency.release(owner=user, key=key)
+        idempotency.release(earlier)
         raise
 
 

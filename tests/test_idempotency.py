@@ -82,6 +82,21 @@ def test_a_key_whose_first_request_is_still_running_is_409(client, alice, alice_
     assert count_tasks(client, alice, alice_headers) == 0
 
 
+def test_a_late_release_leaves_alone_a_claim_taken_over_since(client, alice, alice_headers, database_url):
+    """A failed create's claim released after another request took the key over (its own claim, made
+    later) must not free that request's key for a third."""
+    body = {"title": "Buy milk"}
+    engine = make_engine(database_url)
+    with using(engine):
+        first = idempotency.claim(owner=alice, key="k-late", fingerprint=fingerprint(body), ttl=timedelta(days=1))
+        with engine.begin() as connection:  # as a take-over after ABANDONED_AFTER leaves it
+            connection.execute(text("UPDATE idempotency_keys SET claimed_at = :later WHERE key = 'k-late'"),
+                               {"later": first.at + timedelta(seconds=1)})
+        idempotency.release(first)
+    engine.dispose()
+    assert create(client, alice, alice_headers, "k-late", body).status_code == 409
+
+
 def test_an_expired_key_is_a_new_key(client, alice, alice_headers, database_url):
     first = create(client, alice, alice_headers, "k-old", {"title": "Buy milk"})
     engine = create_engine(database_url)

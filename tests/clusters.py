@@ -47,9 +47,9 @@ class Cluster:
         """Fast shutdown: open sessions are ended, as an outage or a scale to zero ends them."""
         self._run(str(binaries() / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30", "-m", "fast", "stop")
 
-    def execute(self, *statements: str) -> list:
+    def execute(self, *statements: str, database: str = "postgres") -> list:
         """As the superuser, over the cluster's Unix socket (trusted); the rows of the last statement."""
-        engine = create_engine(f"postgresql+psycopg2://postgres@/postgres?host={self.directory}&port={self.port}",
+        engine = create_engine(f"postgresql+psycopg2://postgres@/{database}?host={self.directory}&port={self.port}",
                                isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as connection:

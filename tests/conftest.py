@@ -251,35 +251,41 @@ def tasks_api_command() -> str:
 
 
 @contextmanager
-def serving(log_file, command=None, database_password=None, **environment):
-    """Runs `command` (default `tasks-api serve`; "{port}" is filled in) until the block ends. The
-    test cluster trusts every local connection: a password in the URL is carried, never needed."""
+def serving(log_file, command=None, database_password=None, database_url=None, **environment):
+    """Runs `command` (default `tasks-api serve`; "{port}" is filled in) until the block ends, on a
+    fresh database of the shared server or on `database_url`, migrated by the caller. The shared server
+    trusts every local connection: a password in the URL is carried, never needed."""
+    if database_url is None:
+        with throwaway_postgres() as fresh:
+            migrations.upgrade(fresh)
+            with serving(log_file, command, database_password, fresh, **environment) as server:
+                yield server
+        return
     command = command or [tasks_api_command(), "serve", "--port", "{port}", "--workers", "1"]
-    with throwaway_postgres() as database_url:
-        migrations.upgrade(database_url)
-        port = free_port()
-        served_url = make_url(database_url).set(password=database_password).render_as_string(hide_password=False)
-        env = {**os.environ, "DATABASE_URL": served_url, "BETTER_AUTH_SECRET": SECRET,
-               "RESPONSE_VALIDATION": "true", **environment}
-        with open(log_file, "w") as log:
-            process = subprocess.Popen([part.format(port=port) for part in command],
-                                       env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(150):
-                if process.poll() is not None:
-                    raise RuntimeError(f"tasks-api serve exited:\n{log_file.read_text()}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError(f"tasks-api serve did not answer:\n{log_file.read_text()}")
-            yield LiveServer(url, database_url, log_file, process)
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+    port = free_port()
+    served_url = (make_url(database_url).set(password=database_password).render_as_string(hide_password=False)
+                  if database_password else database_url)
+    env = {**os.environ, "DATABASE_URL": served_url, "BETTER_AUTH_SECRET": SECRET,
+           "RESPONSE_VALIDATION": "true", **environment}
+    with open(log_file, "w") as log:
+        process = subprocess.Popen([part.format(port=port) for part in command],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            if process.poll() is not None:
+                raise RuntimeError(f"tasks-api serve exited:\n{log_file.read_text()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"tasks-api serve did not answer:\n{log_file.read_text()}")
+        yield LiveServer(url, database_url, log_file, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
 
 
 @pytest.fixture(scope="session")

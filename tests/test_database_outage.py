@@ -1,0 +1,224 @@
+"""PostgreSQL stopped for 10 seconds under 32 connections of load, then started again, under a
+two-worker `tasks-api serve`:
+- while it is down, every request is a 503 with Retry-After within a second, and /health says so;
+- within 5 seconds of its return every request succeeds again, without a restart;
+- every 201 is stored, nothing is stored that no client sent, and a create answered with an error
+  either made nothing or is counted here: the reply to a committed create can be lost with the
+  connection. Retrying with the create's Idempotency-Key settles each one to exactly one task.
+"""
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from clusters import cluster
+from conftest import headers_for, serving, tasks_api_command
+from sqlalchemy import create_engine, text
+
+from db import migrations
+from db.session import resolve_url
+
+CONNECTIONS = 32
+DOWN_SECONDS = 10
+USERS = [f"outage_{n}" for n in range(8)]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as a load tool holds it. httpx's async pool spends more
+    time per request at 32 connections than the service does (about 250 requests per second in all),
+    which would measure the client, not the service."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        self.streams = None
+
+    async def request(self, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, dict, bytes]:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(*self.address)
+        reader, writer = self.streams
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.address[0]}\r\nContent-Length: {len(body)}\r\n"
+        writer.write((head + "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n").encode()
+                     + body)
+        status = int((await reader.readline()).split()[1])
+        answer_headers = {}
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            answer_headers[name.strip().lower()] = value.strip()
+        return status, answer_headers, await reader.readexactly(int(answer_headers.get("content-length", 0)))
+
+    async def send(self, kind: str, method: str, path: str, headers: dict, body: bytes = b"") -> "Answer":
+        started = time.monotonic()
+        try:
+            status, headers, content = await asyncio.wait_for(self.request(method, path, headers, body), 10)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            self.streams = None
+            return Answer(kind, started, time.monotonic(), None)
+        if headers.get("connection") == "close":
+            self.streams = None
+        answer = Answer(kind, started, time.monotonic(), status, headers.get("retry-after"))
+        if kind == "health":
+            answer.database = json.loads(content)["database"]
+        return answer
+
+
+@dataclass
+class Answer:
+    kind: str  # "create", "list" or "health"
+    started: float
+    ended: float
+    status: int | None  # None: no HTTP answer at all
+    retry_after: str | None = None
+    title: str | None = None
+    key: str | None = None
+    user: str | None = None
+    database: str | None = None  # what /health said of it
+
+    @property
+    def took(self) -> float:
+        return self.ended - self.started
+
+
+async def a_client(number: int, address: tuple[str, int], running: asyncio.Event, answers: list) -> None:
+    connection = Connection(address)
+    user = USERS[number % len(USERS)]
+    headers = headers_for(user, exp_in=3600)
+    sent = 0
+    while running.is_set():
+        sent += 1
+        if sent % 2:
+            title = f"client {number} task {sent}"
+            # Every other create carries a key, as a client that retries would send it.
+            key = title.replace(" ", "-") if sent % 4 == 1 else None
+            answer = await connection.send("create", "POST", f"/api/{user}/tasks",
+                                           {**headers, "Content-Type": "application/json",
+                                            **({"Idempotency-Key": key} if key else {})},
+                                           json.dumps({"title": title}).encode())
+            answer.title, answer.key, answer.user = title, key, user
+        else:
+            answer = await connection.send("list", "GET", f"/api/{user}/tasks?limit=5", headers)
+        answers.append(answer)
+
+
+async def a_health_watcher(address: tuple[str, int], running: asyncio.Event, answers: list) -> None:
+    connection = Connection(address)
+    while running.is_set():
+        answers.append(await connection.send("health", "GET", "/health", {}))
+        await asyncio.sleep(0.2)
+
+
+async def load_through_an_outage(url: str, database) -> tuple[list[Answer], float, float, float]:
+    """The answers; when the database was down, when it was started again, and when it was back."""
+    address = (urlsplit(url).hostname, urlsplit(url).port)
+    answers: list[Answer] = []
+    running = asyncio.Event()
+    running.set()
+    workers = [asyncio.create_task(a_client(n, address, running, answers)) for n in range(CONNECTIONS)]
+    workers.append(asyncio.create_task(a_health_watcher(address, running, answers)))
+    await asyncio.sleep(3)
+    await asyncio.to_thread(database.stop)
+    down = time.monotonic()
+    await asyncio.sleep(DOWN_SECONDS)
+    restarted = time.monotonic()
+    await asyncio.to_thread(database.start)
+    back = time.monotonic()
+    await asyncio.sleep(8)
+    running.clear()
+    await asyncio.gather(*workers)
+    return answers, down, restarted, back
+
+
+def stored_titles(database_url: str) -> list[str]:
+    engine = create_engine(resolve_url(database_url))
+    with engine.connect() as connection:
+        titles = connection.execute(text("SELECT title FROM tasks")).scalars().all()
+    engine.dispose()
+    return titles
+
+
+def test_a_database_stopped_under_load(tmp_path, record_property):
+    with cluster() as database:
+        database.execute("CREATE ROLE app LOGIN PASSWORD 'app'", "CREATE DATABASE tasks OWNER app")
+        database_url = database.url("app", "app", "tasks")
+        migrations.upgrade(resolve_url(database_url))
+        command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "2"]
+        with serving(tmp_path / "server.log", command, database_url=database_url) as server:
+            answers, down, restarted, back = asyncio.run(load_through_an_outage(server.url, database))
+            assert server.process.poll() is None, "the service stopped"
+
+            statuses = {answer.status for answer in answers}
+            assert statuses <= {200, 201, 503}, f"unexpected answers: {statuses - {200, 201, 503}}"
+            assert all(answer.retry_after for answer in answers if answer.status == 503)
+
+            while_down = [answer for answer in answers if down <= answer.started and answer.ended < restarted]
+            assert len([answer for answer in while_down if answer.kind != "health"]) > 1000, "too little load"
+            assert {answer.status for answer in while_down} == {503}
+            slowest = max(answer.took for answer in while_down)
+            assert slowest < 1.0, f"a request waited {slowest:.2f} s while the database was down"
+            assert {answer.database for answer in while_down if answer.kind == "health"} == {"unreachable"}
+
+            after = [answer for answer in answers if answer.started >= back + 5]
+            assert after and {answer.status for answer in after} <= {200, 201}, "not recovered 5 s after the return"
+            first_success = min(answer.ended for answer in answers if answer.started >= back and answer.status in (200, 201))
+
+            creates = [answer for answer in answers if answer.kind == "create"]
+            stored = stored_titles(database_url)
+            assert len(stored) == len(set(stored)), "a create was stored twice"
+            assert set(stored) <= {answer.title for answer in creates}, "a task no client sent"
+            assert {answer.title for answer in creates if answer.status == 201} <= set(stored), "a 201 was lost"
+            failed = [answer for answer in creates if answer.status != 201]
+            committed_anyway = [answer for answer in failed if answer.title in set(stored)]
+
+            # The client's side of the README: a create answered 503 is sent again with its key.
+            with httpx.Client(base_url=server.url, timeout=10) as client:
+                for answer in (answer for answer in failed if answer.key):
+                    retried = client.post(f"/api/{answer.user}/tasks", json={"title": answer.title},
+                                          headers={**headers_for(answer.user), "Idempotency-Key": answer.key})
+                    assert retried.status_code == 201, (answer.title, retried.status_code, retried.text)
+            after_retries = stored_titles(database_url)
+            assert len(after_retries) == len(set(after_retries)), "a retry with its key created a second task"
+            assert {answer.title for answer in failed if answer.key} <= set(after_retries)
+
+    figures = {"requests": len(answers), "while_down": len(while_down), "slowest_while_down_s": round(slowest, 3),
+               "first_success_after_return_s": round(first_success - back, 3), "creates": len(creates),
+               "failed_creates": len(failed), "committed_despite_error": len(committed_anyway),
+               "retried_with_key": sum(1 for answer in failed if answer.key)}
+    record_property("outage", figures)
+    print("database outage:", figures)
+
+
+def test_a_create_cut_off_by_the_outage_can_be_retried_with_its_key_at_once(tmp_path):
+    """A keyed create whose key was claimed before the database went away: the claim could not be
+    released then, so the service releases it once the database is back, before a retry finds it."""
+    with cluster() as database:
+        database.execute("CREATE ROLE app LOGIN PASSWORD 'app'", "CREATE DATABASE tasks OWNER app")
+        database_url = database.url("app", "app", "tasks")
+        migrations.upgrade(resolve_url(database_url))
+        with serving(tmp_path / "server.log", database_url=database_url) as server:
+            headers = headers_for("cut")
+            assert httpx.post(f"{server.url}/api/cut/tasks", json={"title": "first"}, headers=headers).status_code == 201
+            keyed = {**headers, "Idempotency-Key": "cut-off-create"}
+            holder = create_engine(resolve_url(database_url)).connect()
+            holder.begin()
+            # New tasks wait for this lock; claiming a key does not.
+            holder.execute(text("LOCK TABLE tasks IN SHARE MODE"))
+            answers = []
+            cut_off = threading.Thread(target=lambda: answers.append(httpx.post(
+                f"{server.url}/api/cut/tasks", json={"title": "cut off"}, headers=keyed, timeout=30)))
+            cut_off.start()
+            while not database.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"):
+                time.sleep(0.05)
+            database.stop()
+            cut_off.join(timeout=10)
+            holder.invalidate()
+            assert answers and answers[0].status_code == 503, answers
+            database.start()
+
+            retried = httpx.post(f"{server.url}/api/cut/tasks", json={"title": "cut off"}, headers=keyed)
+            assert retried.status_code == 201, retried.text
+            again = httpx.post(f"{server.url}/api/cut/tasks", json={"title": "cut off"}, headers=keyed)
+            assert again.status_code == 201 and again.json() == retried.json()
+            assert sorted(stored_titles(database_url)) == ["cut off", "first"]

@@ -1,9 +1,12 @@
 """The engine and transactions. The engine is made by the app's lifespan, never at import time."""
 
+import os
 import select
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 
 import orjson
@@ -59,26 +62,82 @@ def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 0,
     event.listen(engine, "connect", _utc_session)
     if statement_timeout:
         event.listen(engine, "before_cursor_execute", _bounded(statement_timeout), retval=True)
+        event.listen(engine, "close", _OVERDUE.forget)
     event.listen(engine, "checkout", _ping_if_idle)
     event.listen(engine, "checkin", _note_checkin)
     return engine
+
+
+# How much longer than its statement timeout a statement may go unanswered before the service cuts it
+# off itself: the database's own cancel, which keeps the connection, should always come first.
+CUT_OFF_GRACE_SECONDS = 1.0
 
 
 def _bounded(seconds: float):
     """Every statement cancelled after `seconds`. The limit travels with the statement, in the same
     query string, as a SET LOCAL: PostgreSQL runs a string of several statements as one transaction,
     so it holds for that statement only, through a transaction-mode pooler (a session's SET would
-    stay on whichever server connection it ran on) and at no extra round trip."""
-    prefix = f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}; "
+    stay on whichever server connection it ran on) and at no extra round trip.
 
-    def bound(_connection, _cursor, statement, parameters, _context, _executemany):
+    The database can only cancel a statement it has been given. A pooler holds a statement until it
+    has a server connection for it, PgBouncer for up to query_wait_timeout (two minutes by default),
+    and while the database is down that is the whole outage: the statement is cut off on the client's
+    side as well, shortly after the database's own limit."""
+    prefix = f"SET LOCAL statement_timeout = {max(1, round(seconds * 1000))}; "
+    cut_off_after = seconds + CUT_OFF_GRACE_SECONDS
+
+    def bound(_connection, cursor, statement, parameters, _context, _executemany):
+        _OVERDUE.watch(cursor.connection, time.monotonic() + cut_off_after)
         return prefix + statement, parameters
 
     return bound
 
 
-def _note_checkin(_dbapi_connection, record) -> None:
+class _Overdue:
+    """Cuts off statements past their deadline, by shutting their connection's socket: the driver's call
+    returns at once with a lost connection (a 503), which the pool replaces. A connection is watched from
+    its statement until it is checked in or closed, both of which happen on the thread that used it, so
+    the socket shut is always that of the statement that ran late."""
+
+    TICK_SECONDS = 0.25
+
+    def __init__(self) -> None:
+        self._deadlines: dict = {}  # DB-API connection -> monotonic deadline of its latest statement
+        self._lock = threading.Lock()
+        self._watcher_pid = 0  # a watcher thread does not survive a fork: each process starts its own
+
+    def watch(self, dbapi_connection, deadline: float) -> None:
+        with self._lock:
+            self._deadlines[dbapi_connection] = deadline
+            if self._watcher_pid != os.getpid():
+                self._watcher_pid = os.getpid()
+                threading.Thread(target=self._cut_off_late, name="statement-deadlines", daemon=True).start()
+
+    def forget(self, dbapi_connection, _record=None) -> None:
+        # Under the lock: a socket being shut as late is shut before its connection serves anyone else
+        # or is closed (and its number reused).
+        with self._lock:
+            self._deadlines.pop(dbapi_connection, None)
+
+    def _cut_off_late(self) -> None:
+        while True:
+            time.sleep(self.TICK_SECONDS)
+            now = time.monotonic()
+            with self._lock:
+                late = [connection for connection, deadline in self._deadlines.items() if deadline < now]
+                for connection in late:
+                    del self._deadlines[connection]
+                    with suppress(Exception), socket.socket(fileno=os.dup(connection.fileno())) as duplicate:
+                        duplicate.shutdown(socket.SHUT_RDWR)  # (raises if closed meanwhile: nothing to cut off)
+
+
+_OVERDUE = _Overdue()
+
+
+def _note_checkin(dbapi_connection, record) -> None:
     record.info["checked_in_at"] = time.monotonic()
+    if dbapi_connection is not None:
+        _OVERDUE.forget(dbapi_connection)
 
 
 def _ping_if_idle(dbapi_connection, record, _proxy) -> None:

@@ -90,20 +90,28 @@ def postgresql_url():
 def pgbouncer_url():
     """The same kind of database behind Debian's PgBouncer in transaction mode, as Neon's pooled URL
     puts it: consecutive statements of one client may run on different server connections."""
+    with migrated_postgres() as url, pgbouncer_in_front_of(url) as pooled:
+        yield pooled
+
+
+@contextmanager
+def pgbouncer_in_front_of(url: str):
+    """Debian's PgBouncer in transaction mode on a free port, passing to the database at `url` (and
+    its password, if it has one); yields the URL that goes through it."""
     binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("pgbouncer is missing: apt-get install pgbouncer")
         pytest.skip("the pooled-database tests need Debian's pgbouncer")
-    with migrated_postgres() as url:
-        server = make_url(url)
-        # Run as the postgres user (pgbouncer refuses root), which must read and write here.
-        directory = Path(tempfile.mkdtemp(prefix="tasks-api-pgbouncer-"))
-        directory.chmod(0o777)
-        port = free_port()
-        (directory / "pgbouncer.ini").write_text(f"""
+    server = make_url(url)
+    # Run as the postgres user (pgbouncer refuses root), which must read and write here.
+    directory = Path(tempfile.mkdtemp(prefix="tasks-api-pgbouncer-"))
+    directory.chmod(0o777)
+    port = free_port()
+    password = f" password={server.password}" if server.password else ""
+    (directory / "pgbouncer.ini").write_text(f"""
 [databases]
-{server.database} = host={server.host} port={server.port or 5432} dbname={server.database} user={server.username}
+{server.database} = host={server.host} port={server.port or 5432} dbname={server.database} user={server.username}{password}
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = {port}
@@ -113,24 +121,26 @@ pool_mode = transaction
 ; fewer server connections than the app opens, so that its statements move between them
 default_pool_size = 3
 max_client_conn = 500
+; after a failed login PgBouncer refuses every client for this long (15 s by default): longer than the
+; outage tests allow for recovery once the database is back
+server_login_retry = 1
 logfile = {directory}/pgbouncer.log
 """)
-        command = [binary, str(directory / "pgbouncer.ini")]
-        process = subprocess.Popen(["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pooled = server.set(port=port).render_as_string(hide_password=False)
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            yield pooled
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-            shutil.rmtree(directory, ignore_errors=True)
+    command = [binary, str(directory / "pgbouncer.ini")]
+    process = subprocess.Popen(["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield server.set(port=port, password=None).render_as_string(hide_password=False)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -11,16 +11,20 @@ import asyncio
 import json
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from clusters import cluster
-from conftest import headers_for, serving, tasks_api_command
+from conftest import SECRET, headers_for, pgbouncer_in_front_of, serving, tasks_api_command
 from sqlalchemy import create_engine, text
 
 from db import migrations
 from db.session import resolve_url
+from handlers.app import create_app
+from handlers.settings import Settings
 
 CONNECTIONS = 32
 DOWN_SECONDS = 10
@@ -139,17 +143,21 @@ def stored_titles(database_url: str) -> list[str]:
     return titles
 
 
-def test_a_database_stopped_under_load(tmp_path, record_property):
+@pytest.mark.parametrize("pooled", [False, True], ids=["direct", "pgbouncer"])
+def test_a_database_stopped_under_load(tmp_path, record_property, pooled):
     with cluster() as database:
         database.execute("CREATE ROLE app LOGIN PASSWORD 'app'", "CREATE DATABASE tasks OWNER app")
         database_url = database.url("app", "app", "tasks")
         migrations.upgrade(resolve_url(database_url))
         command = [tasks_api_command(), "serve", "--port", "{port}", "--workers", "2"]
-        with serving(tmp_path / "server.log", command, database_url=database_url) as server:
+        with (pgbouncer_in_front_of(database_url) if pooled else nullcontext(database_url)) as served_url, \
+                serving(tmp_path / "server.log", command, database_url=served_url) as server:
             answers, down, restarted, back = asyncio.run(load_through_an_outage(server.url, database))
             assert server.process.poll() is None, "the service stopped"
 
             statuses = {answer.status for answer in answers}
+            import collections
+            print("DEBUG", collections.Counter((a.kind, a.status, round(a.started - down), round(a.took, 1)) for a in answers if a.status is None or a.took > 0.5).most_common(40))
             assert statuses <= {200, 201, 503}, f"unexpected answers: {statuses - {200, 201, 503}}"
             assert all(answer.retry_after for answer in answers if answer.status == 503)
 
@@ -222,3 +230,38 @@ def test_a_create_cut_off_by_the_outage_can_be_retried_with_its_key_at_once(tmp_
             again = httpx.post(f"{server.url}/api/cut/tasks", json={"title": "cut off"}, headers=keyed)
             assert again.status_code == 201 and again.json() == retried.json()
             assert sorted(stored_titles(database_url)) == ["cut off", "first"]
+
+
+def test_a_statement_the_pooler_holds_for_a_database_that_is_gone_is_cut_off():
+    """PgBouncer holds a statement until a server connection is free for it, up to query_wait_timeout
+    (two minutes): with the database gone, that is the whole outage. The service cuts it off itself,
+    a second after DB_STATEMENT_TIMEOUT, and the connection it lost is replaced once the database is back."""
+    with cluster() as database:
+        database.execute("CREATE ROLE app LOGIN PASSWORD 'app'", "CREATE DATABASE tasks OWNER app")
+        database_url = database.url("app", "app", "tasks")
+        migrations.upgrade(resolve_url(database_url))
+        with pgbouncer_in_front_of(database_url) as pooled:
+            settings = Settings(database_url=resolve_url(pooled), jwt_secret=SECRET, db_statement_timeout_seconds=1)
+            with create_app(settings).test_client() as client:
+                headers = headers_for("held")
+                assert client.get("/api/held/tasks", headers=headers).status_code == 200
+                database.stop()
+                answers = []
+
+                def held() -> None:
+                    started = time.monotonic()
+                    answers.append((client.get("/api/held/tasks", headers=headers), time.monotonic() - started))
+
+                request = threading.Thread(target=held, daemon=True)
+                request.start()
+                request.join(timeout=15)
+                assert answers, "the request was still waiting after 15 s"
+                response, took = answers[0]
+                assert response.status_code == 503 and response.headers["Retry-After"]
+                assert 1 <= took < 4, f"answered after {took:.2f} s"
+
+                database.start()
+                deadline = time.monotonic() + 5
+                while client.get("/api/held/tasks", headers=headers).status_code != 200:
+                    assert time.monotonic() < deadline, "not recovered 5 s after the database came back"
+                    time.sleep(0.2)

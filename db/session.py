@@ -59,12 +59,18 @@ def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 0,
         # library's json took a third of a page of 100's time in Python.
         json_deserializer=orjson.loads,
     )
-    event.listen(engine, "connect", _utc_session)
+    # What the service sends of its own accord, a pooler holds like any statement: the time zone is
+    # bounded as part of connecting, the ping as a statement.
+    user_connect_timeout = make_url(url).query.get("connect_timeout")
+    connecting = float(user_connect_timeout) if str(user_connect_timeout or "").isdigit() else connect_timeout
+    cut_off_after = statement_timeout + CUT_OFF_GRACE_SECONDS if statement_timeout else None
+    event.listen(engine, "connect", lambda connection, _record: _utc_session(connection, within=connecting))
     if statement_timeout:
         event.listen(engine, "before_cursor_execute", _bounded(statement_timeout), retval=True)
-        event.listen(engine, "close", _OVERDUE.forget)
-    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkout",
+                 lambda connection, record, _proxy: _ping_if_idle(connection, record, within=cut_off_after))
     event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "close", _OVERDUE.forget)
     return engine
 
 
@@ -140,7 +146,7 @@ def _note_checkin(dbapi_connection, record) -> None:
         _OVERDUE.forget(dbapi_connection)
 
 
-def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+def _ping_if_idle(dbapi_connection, record, *, within: float | None) -> None:
     """Replaces a dead connection before anyone uses it, at almost no cost to a live one.
 
     A connection in the pool has nothing to read: the server speaks only when asked. A server that
@@ -153,20 +159,35 @@ def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
     if time.monotonic() - record.info.get("checked_in_at", 0) < IDLE_PING_SECONDS:
         return
     try:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("SELECT 1")
-        cursor.close()
+        with _cut_off_after(dbapi_connection, within):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
     except Exception as error:
         raise DisconnectionError("stale connection") from error
 
 
-def _utc_session(dbapi_connection, _record) -> None:
+def _utc_session(dbapi_connection, *, within: float) -> None:
     """UTC sessions: the driver hands back aware UTC datetimes, which db/tasks.py reads as they come.
     Set per connection rather than in the URL's `options`, which stay the user's."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("SET TIME ZONE 'UTC'")
-    cursor.close()
-    dbapi_connection.commit()  # outside autocommit the SET would otherwise sit in an open transaction
+    with _cut_off_after(dbapi_connection, within):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+        dbapi_connection.commit()  # outside autocommit the SET would otherwise sit in an open transaction
+
+
+@contextmanager
+def _cut_off_after(dbapi_connection, seconds: float | None) -> Iterator[None]:
+    """A statement sent straight to the driver, outside SQLAlchemy's execute, watched all the same."""
+    if not seconds:
+        yield
+        return
+    _OVERDUE.watch(dbapi_connection, time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _OVERDUE.forget(dbapi_connection)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

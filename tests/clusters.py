@@ -6,6 +6,7 @@ runs as the postgres user when the suite runs as root, since PostgreSQL refuses 
 """
 
 import datetime
+import ipaddress
 import os
 import pwd
 import shutil
@@ -34,6 +35,7 @@ class Cluster:
     def __init__(self, directory: Path, port: int) -> None:
         self.directory, self.port = directory, port
         self.data = directory / "data"
+        self.certificate = self.data / "server.crt"  # with tls: what a client verifies the server by
 
     def _run(self, *command: str) -> None:
         as_server = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -106,17 +108,28 @@ def cluster(*, tls: bool = False, trusted_roles: tuple[str, ...] = ()) -> Iterat
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _write_certificate(data: Path) -> None:
+def self_signed_certificate() -> tuple[bytes, bytes]:
+    """A certificate for 127.0.0.1 that is its own authority (so a client can verify it, given it as
+    sslrootcert), and its key: both PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                    .serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                    .sign(key, hashes.SHA256()))
-    (data / "server.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return (certificate.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
+def _write_certificate(data: Path) -> None:
+    certificate, key = self_signed_certificate()
+    (data / "server.crt").write_bytes(certificate)
     key_file = data / "server.key"
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(key)
     key_file.chmod(0o600)  # PostgreSQL refuses a key others may read

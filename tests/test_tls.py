@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from clusters import cluster
+from clusters import cluster, self_signed_certificate
 from conftest import SECRET, free_port, headers_for, tasks_api_command
 from sqlalchemy import text
 
@@ -77,6 +77,15 @@ def test_channel_binding_in_the_url_reaches_the_driver(server):
     assert tasks_api("migrate", database_url=server.url("trusted", None, "tasks", sslmode="require")).returncode == 0
     bound = server.url("trusted", None, "tasks", sslmode="require", channel_binding="require")
     one_line_naming(tasks_api("migrate", database_url=bound), "channel binding required")
+
+
+def test_the_server_certificate_is_verified_against_the_urls_sslrootcert(server, tmp_path):
+    trusted = server.url("app", PASSWORD, "tasks", sslmode="verify-full", sslrootcert=str(server.certificate))
+    assert tasks_api("migrate", database_url=trusted).returncode == 0
+    stranger = tmp_path / "another.crt"
+    stranger.write_bytes(self_signed_certificate()[0])
+    untrusted = server.url("app", PASSWORD, "tasks", sslmode="verify-full", sslrootcert=str(stranger))
+    one_line_naming(tasks_api("migrate", database_url=untrusted), "certificate verify failed")
 
 
 def test_a_wrong_password_is_one_line_without_the_password(server):

@@ -67,16 +67,22 @@ def throwaway_postgres():
 
 
 @contextmanager
-def migrated_postgres():
-    """A throwaway database at the newest revision, in a server zone other than UTC: every answer
-    must still carry UTC times."""
+def postgres_in_another_zone():
+    """A throwaway database whose sessions start in a zone other than UTC: every answer must still
+    carry UTC times."""
     with throwaway_postgres() as url:
-        migrations.upgrade(url)
-        name = make_url(url).database
         admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
-            connection.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Kolkata'"))
+            connection.execute(text(f"ALTER DATABASE \"{make_url(url).database}\" SET timezone TO 'Asia/Kolkata'"))
         admin.dispose()
+        yield url
+
+
+@contextmanager
+def migrated_postgres():
+    """A throwaway database at the newest revision, in a zone other than UTC."""
+    with postgres_in_another_zone() as url:
+        migrations.upgrade(url)
         yield url
 
 
@@ -90,7 +96,8 @@ def postgresql_url():
 def pgbouncer_url():
     """The same kind of database behind Debian's PgBouncer in transaction mode, as Neon's pooled URL
     puts it: consecutive statements of one client may run on different server connections."""
-    with migrated_postgres() as url, pgbouncer_in_front_of(url) as pooled:
+    with postgres_in_another_zone() as url, pgbouncer_in_front_of(url) as pooled:
+        migrations.upgrade(pooled)  # migrating works through it too: a migration is one transaction
         yield pooled
 
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.configure(os.environ.get("LOG_FORMAT", "").strip().lower())  # Settings says if it is not one it knows
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(verifying_tokens=args.command != "migrate")
     except ConfigError as error:
         log.error("configuration error: %s", error)
         return 2

@@ -46,7 +46,9 @@ class Settings:
     log_format: str = "text"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] = os.environ, *, verifying_tokens: bool = True) -> "Settings":
+        """The settings in `environ`. Without `verifying_tokens` (`migrate`, which serves no request),
+        no token verification mode is required and no development secret is made."""
         database_url = resolve_url(environ.get("DATABASE_URL"))
         auth_url = environ.get("BETTER_AUTH_URL", "").strip().rstrip("/") or None
         jwks_url = environ.get("JWKS_URL", "").strip() or (f"{auth_url}/api/auth/jwks" if auth_url else None)
@@ -58,14 +60,14 @@ class Settings:
                               "HS256 is used when BETTER_AUTH_SECRET is set.")
         secret = environ.get("BETTER_AUTH_SECRET", "") or None
         dev_secret_file = None
-        if not is_sqlite(database_url):
+        if verifying_tokens and not is_sqlite(database_url):
             if secret and len(secret.encode()) < MIN_SECRET_BYTES:
                 raise ConfigError(f"BETTER_AUTH_SECRET is shorter than {MIN_SECRET_BYTES} bytes; "
                                   "use a long random value with PostgreSQL.")
             if not secret and not jwks_url:
                 raise ConfigError("BETTER_AUTH_SECRET is not set and neither is BETTER_AUTH_URL nor JWKS_URL: "
                                   "with PostgreSQL, tokens need a verification mode.")
-        elif not secret and not jwks_url:
+        elif verifying_tokens and not secret and not jwks_url:
             dev_secret_file = _dev_secret_path(database_url)
             secret = _read_or_create_secret(dev_secret_file) if dev_secret_file else secrets.token_urlsafe(48)
         # Better Auth sets both `iss` and `aud` of the tokens it signs to its base URL. That default is

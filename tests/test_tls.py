@@ -27,7 +27,11 @@ def server():
 
 
 def tasks_api(*arguments: str, database_url: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET}
+    """`migrate` runs without any token setting: it needs none."""
+    environment = {**os.environ, "DATABASE_URL": database_url}
+    environment.pop("BETTER_AUTH_SECRET", None)
+    if arguments[0] == "serve":
+        environment["BETTER_AUTH_SECRET"] = SECRET
     return subprocess.run([tasks_api_command(), *arguments], env=environment, capture_output=True, text=True, check=False,
                           timeout=60)
 

@@ -82,6 +82,17 @@ def test_a_key_whose_first_request_is_still_running_is_409(client, alice, alice_
     assert count_tasks(client, alice, alice_headers) == 0
 
 
+def test_a_failed_creates_key_is_released_for_its_retry_at_once(client, alice, alice_headers, database_url):
+    """The release matches its claim by the claim's own time, stored and read back by each database."""
+    body = {"title": "Buy milk"}
+    engine = make_engine(database_url)
+    with using(engine):
+        first = idempotency.claim(owner=alice, key="k-failed", fingerprint=fingerprint(body), ttl=timedelta(days=1))
+        idempotency.release(first)  # as create_task does when the create fails
+    engine.dispose()
+    assert create(client, alice, alice_headers, "k-failed", body).status_code == 201
+
+
 def test_a_late_release_leaves_alone_a_claim_taken_over_since(client, alice, alice_headers, database_url):
     """A failed create's claim released after another request took the key over (its own claim, made
     later) must not free that request's key for a third."""

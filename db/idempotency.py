@@ -55,10 +55,9 @@ def claim(*, owner: str, key: str, fingerprint: str, ttl: timedelta) -> Claimed 
     number of its ETag) or a Claim. An expired or abandoned key is taken over as if new."""
     now = utc_now()
     new = {"user_id": owner, "key": key, "fingerprint": fingerprint, "created_at": now, "claimed_at": now}
+    if _unreleased:
+        _release_pending()
     with transaction() as connection:
-        for unreleased in list(_unreleased):
-            _release(connection, unreleased)
-            _unreleased.discard(unreleased)
         connection.execute(NEW_USER[connection.dialect.name], {"owner": owner, "now": now})  # the key's owner
         dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
         inserted = connection.execute(dialect.insert(keys).values(new).on_conflict_do_nothing()
@@ -88,13 +87,23 @@ def release(claimed: Claimed) -> None:
         _unreleased.add(claimed)
 
 
+def _release_pending() -> None:
+    pending = list(_unreleased)
+    with transaction() as connection:
+        for claimed in pending:
+            _release(connection, claimed)
+    _unreleased.difference_update(pending)  # once committed
+
+
 def _release(connection, claimed: Claimed) -> None:
     connection.execute(RELEASE, {"owner": claimed.owner, "client_key": claimed.key, "claimed_at": claimed.at})
 
 
-def remembering(owner: str, key: str, task_json: str, number):
-    """The UPDATE that answers a claimed key with the task created under it (run with the create)."""
-    return update(keys).where(keys.c.user_id == owner, keys.c.key == key).values(task=task_json, change_seq=number)
+def remembering(claim: Claimed, task_json: str, number):
+    """The UPDATE that answers a claimed key with the task created under it (run with the create): it
+    matches only while the claim is still the one this request made, unanswered."""
+    return update(keys).where(keys.c.user_id == claim.owner, keys.c.key == claim.key, keys.c.task.is_(None),
+                              keys.c.claimed_at == claim.at).values(task=task_json, change_seq=number)
 
 
 def purge(*, older_than: timedelta) -> int:

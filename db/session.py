@@ -64,9 +64,15 @@ def make_engine(url: str, *, pool_size: int = 4, max_overflow: int = 0,
     user_connect_timeout = make_url(url).query.get("connect_timeout")
     connecting = float(user_connect_timeout) if str(user_connect_timeout or "").isdigit() else connect_timeout
     cut_off_after = statement_timeout + CUT_OFF_GRACE_SECONDS if statement_timeout else None
+    # First of all connect listeners: SQLAlchemy's own first queries on an engine's first connection
+    # (the server's version and settings) are watched too. The time zone's SET comes after them.
+    event.listen(engine, "connect", lambda connection, _record: _OVERDUE.watch(connection, time.monotonic() + connecting),
+                 insert=True)
     event.listen(engine, "connect", lambda connection, _record: _utc_session(connection, within=connecting))
     if statement_timeout:
         event.listen(engine, "before_cursor_execute", _bounded(statement_timeout), retval=True)
+        event.listen(engine, "after_cursor_execute", _statement_ended)
+        event.listen(engine, "handle_error", _forget_failed)
     event.listen(engine, "checkout",
                  lambda connection, record, _proxy: _ping_if_idle(connection, record, within=cut_off_after))
     event.listen(engine, "checkin", _note_checkin)
@@ -99,18 +105,35 @@ def _bounded(seconds: float):
     return bound
 
 
+def _statement_ended(_connection, cursor, _statement, _parameters, _context, _executemany) -> None:
+    _OVERDUE.forget(cursor.connection)
+
+
+def _forget_failed(context) -> None:
+    cursor = getattr(context.execution_context, "cursor", None)
+    if cursor is not None:
+        _OVERDUE.forget(cursor.connection)
+
+
 class _Overdue:
     """Cuts off statements past their deadline, by shutting their connection's socket: the driver's call
     returns at once with a lost connection (a 503), which the pool replaces. A connection is watched from
-    its statement until it is checked in or closed, both of which happen on the thread that used it, so
-    the socket shut is always that of the statement that ran late."""
+    the start of its statement until the statement ends (or fails), and in any case until it is checked
+    in or closed, all of which happen on the thread that runs it and wait for a cut-off under way: the
+    socket shut is always that of the statement that ran late."""
 
     TICK_SECONDS = 0.25
 
     def __init__(self) -> None:
-        self._deadlines: dict = {}  # DB-API connection -> monotonic deadline of its latest statement
+        self._started_in_child()
+        os.register_at_fork(after_in_child=self._started_in_child)
+
+    def _started_in_child(self) -> None:
+        """A forked child inherits the parent's sockets, its watched connections and perhaps its lock held
+        by a thread it does not have: it starts afresh, and starts its own watcher."""
+        self._deadlines: dict = {}  # DB-API connection -> monotonic deadline of its statement
         self._lock = threading.Lock()
-        self._watcher_pid = 0  # a watcher thread does not survive a fork: each process starts its own
+        self._watcher_pid = 0
 
     def watch(self, dbapi_connection, deadline: float) -> None:
         with self._lock:
@@ -156,7 +179,7 @@ def _ping_if_idle(dbapi_connection, record, *, within: float | None) -> None:
     pinged as well."""
     if select.select([dbapi_connection.fileno()], [], [], 0)[0]:
         raise DisconnectionError("the server ended the connection while it was in the pool")
-    if time.monotonic() - record.info.get("checked_in_at", 0) < IDLE_PING_SECONDS:
+    if time.monotonic() - record.info.get("checked_in_at", time.monotonic()) < IDLE_PING_SECONDS:  # new: not idle
         return
     try:
         with _cut_off_after(dbapi_connection, within):

@@ -9,12 +9,12 @@ import uuid
 from functools import cache
 
 import orjson
-from sqlalchemy import Connection, and_, bindparam, case, delete, insert, not_, or_, select, true, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, insert, literal, not_, or_, select, true, update
 from sqlalchemy.engine import URL
 
 from db import changes
 from db.changes import NEW_USER
-from db.idempotency import remembering
+from db.idempotency import Claimed, remembering
 from db.models import PRIORITIES, Task, User, utc_now
 from db.session import transaction
 
@@ -62,9 +62,13 @@ def ensure_user(connection: Connection, owner: str) -> None:
     _known_users.add(known)
 
 
-def create_task(*, owner: str, fields: dict, idempotency_key: str | None = None) -> tuple[dict, int]:
+def create_task(*, owner: str, fields: dict, claim: Claimed | None = None) -> tuple[dict, int] | None:
     """`fields` holds the spec's writable Task fields, labels merged and sorted; absent ones are null.
-    With an idempotency key (claimed by db.idempotency), the task is remembered under it atomically."""
+
+    With an idempotency key's claim (db.idempotency), the task is remembered under the key in the same
+    step, and made only while the claim is still this request's: None if it is not. A statement can
+    outlive its request, cut off while a pooler held it (db/session.py) and its claim released since;
+    a request that ran past ABANDONED_AFTER has lost its key to the next request with it."""
     now = utc_now()
     values = {**stored({"description": None, "due_at": None, **fields}), "id": uuid.uuid4(), "user_id": owner,
               "created_at": now, "updated_at": now, "completed_at": now if fields["completed"] else None}
@@ -73,19 +77,25 @@ def create_task(*, owner: str, fields: dict, idempotency_key: str | None = None)
     with transaction() as connection:
         dialect = connection.dialect.name
         numbered = changes.take_number(connection, owner, creating=True)
-        if idempotency_key is None:
+        if claim is None:
             return task, connection.execute(_create(dialect), {**values, **numbered, "owner": owner, "now": now}
                                             ).scalar_one()
         number, ctes = changes.number_for(dialect, creating=True)
-        remember = remembering(owner, idempotency_key, orjson.dumps(task, option=orjson.OPT_UTC_Z).decode(), number)
-        # Values given in the statement, not as execution parameters, which SQLAlchemy would also apply
-        # to the columns of the same names in the key's UPDATE.
-        statement = CREATE_TASK.values(**values, change_seq=number).returning(tasks.c.change_seq)
+        remember = remembering(claim, orjson.dumps(task, option=orjson.OPT_UTC_Z).decode(), number)
         if dialect == "postgresql":
-            statement = statement.add_cte(*ctes, remember.cte("remembered"))
+            # The task's row comes from the key's UPDATE: none if the claim is no longer there to answer.
+            # Values given in the statement, not as execution parameters, which SQLAlchemy would also
+            # apply to the columns of the same names in the key's UPDATE.
+            remembered = remember.returning(remember.table.c.key).cte("remembered")
+            row = select(*(literal(value, tasks.c[name].type) for name, value in values.items()), number)
+            statement = (insert(tasks).from_select([*values, "change_seq"], row.select_from(remembered))
+                         .returning(tasks.c.change_seq).add_cte(*ctes, remembered))
+        elif connection.execute(remember, numbered).rowcount == 0:
+            return None
         else:
-            connection.execute(remember, numbered)
-        return task, connection.execute(statement, {**numbered, "owner": owner, "now": now}).scalar_one()
+            statement = CREATE_TASK.values(**values, change_seq=number).returning(tasks.c.change_seq)
+        made = connection.execute(statement, {**numbered, "owner": owner, "now": now}).scalar_one_or_none()
+        return None if made is None else (task, made)
 
 
 def get_task(*, owner: str, task_id: uuid.UUID) -> tuple[dict, int] | None:

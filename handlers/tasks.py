@@ -23,6 +23,7 @@ JSON = {"Content-Type": "application/json"}
 NEW_TASK = defaults("TaskCreate")
 # A request may repeat labels; the bound is on the merged set, as the spec's Task.labels states it.
 MAX_LABELS = schema("Labels")["maxItems"]
+STILL_RUNNING = "A request with this Idempotency-Key is still being processed; retry shortly."
 
 
 def list_tasks(user, user_id, status, sort, limit, cursor=None, q=None, label=(), priority=(), due_before=None,
@@ -42,16 +43,19 @@ def create_task(user, user_id, task):
     ttl = timedelta(seconds=context.settings().idempotency_key_ttl_seconds)
     earlier = idempotency.claim(owner=user, key=key, fingerprint=fingerprint(task), ttl=ttl)
     if earlier is Claim.RUNNING:
-        return problem(409, "A request with this Idempotency-Key is still being processed; retry shortly.")
+        return problem(409, STILL_RUNNING)
     if earlier is Claim.MISMATCH:
         return problem(422, "This Idempotency-Key was already used with a different request body.")
     if not isinstance(earlier, idempotency.Claimed):
         return created(user_id, *earlier)  # the key's first answer, as it was
     try:
-        return created(user_id, *tasks.create_task(owner=user, fields=fields, idempotency_key=key))
+        made = tasks.create_task(owner=user, fields=fields, claim=earlier)
     except Exception:
         idempotency.release(earlier)
         raise
+    if made is None:  # this request ran so long that another one with the key has taken it over
+        return problem(409, STILL_RUNNING)
+    return created(user_id, *made)
 
 
 def get_task(user, user_id, task_id):

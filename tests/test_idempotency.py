@@ -9,9 +9,9 @@ import pytest
 from conftest import headers_for, purged, serving
 from sqlalchemy import create_engine, text
 
-from db import idempotency
+from db import idempotency, tasks
 from db.session import make_engine, using
-from handlers.tasks import fingerprint
+from handlers.tasks import NEW_TASK, fingerprint, storable
 
 
 def create(client, user, headers, key, body):
@@ -106,6 +106,26 @@ def test_a_late_release_leaves_alone_a_claim_taken_over_since(client, alice, ali
         idempotency.release(first)
     engine.dispose()
     assert create(client, alice, alice_headers, "k-late", body).status_code == 409
+
+
+def test_a_create_whose_claim_is_gone_makes_nothing(client, alice, alice_headers, database_url):
+    """A create statement that outlived its request (cut off while a pooler held it, its claim released
+    since) or whose key was taken over meanwhile: no task, and the key is left as it is."""
+    body = {"title": "Buy milk"}
+    fields = storable({**NEW_TASK, **body})
+    engine = make_engine(database_url)
+    with using(engine):
+        released = idempotency.claim(owner=alice, key="k-released", fingerprint=fingerprint(body), ttl=timedelta(days=1))
+        idempotency.release(released)
+        taken = idempotency.claim(owner=alice, key="k-taken", fingerprint=fingerprint(body), ttl=timedelta(days=1))
+        with engine.begin() as connection:  # as a take-over after ABANDONED_AFTER leaves it
+            connection.execute(text("UPDATE idempotency_keys SET claimed_at = :later WHERE key = 'k-taken'"),
+                               {"later": taken.at + timedelta(seconds=1)})
+        assert tasks.create_task(owner=alice, fields=fields, claim=released) is None
+        assert tasks.create_task(owner=alice, fields=fields, claim=taken) is None
+    engine.dispose()
+    assert count_tasks(client, alice, alice_headers) == 0
+    assert create(client, alice, alice_headers, "k-taken", body).status_code == 409  # still the taker's
 
 
 def test_an_expired_key_is_a_new_key(client, alice, alice_headers, database_url):

@@ -1,12 +1,14 @@
 """DB_STATEMENT_TIMEOUT: a statement stuck in the database is cancelled and answered 503, and its
 connection serves the next request, directly and through PgBouncer in transaction mode."""
 
+import os
 import time
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from db.session import _OVERDUE, make_engine
 from handlers.app import create_app
 
 APP_BACKENDS = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -44,3 +46,28 @@ def test_a_statement_past_the_timeout_is_a_503_and_its_connection_serves_on(requ
     engine.dispose()
     if direct:  # the very connection whose statement was cancelled is the one still open
         assert before == after and before
+
+
+def test_a_statement_that_finished_in_time_is_not_cut_off_later(postgresql_url):
+    """The cut-off watches a statement until it ends, not until its connection goes back to the pool:
+    a connection kept past the first statement's deadline still serves the next one."""
+    engine = make_engine(postgresql_url, statement_timeout=0.5)  # cut off after 1.5 s
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_sleep(0.4)"))
+            time.sleep(2)
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_a_forked_worker_starts_afresh_even_if_its_parent_held_the_watch():
+    """gunicorn forks workers from a master that has watched statements of its own (the schema check)."""
+    connection = object()
+    _OVERDUE.watch(connection, time.monotonic() + 60)
+    with _OVERDUE._lock:  # held, as by the master's watcher thread, at the moment of the fork
+        child = os.fork()
+        if child == 0:
+            os._exit(0 if _OVERDUE._lock.acquire(timeout=2) and not _OVERDUE._deadlines else 1)
+    _OVERDUE.forget(connection)
+    assert os.waitpid(child, 0)[1] == 0

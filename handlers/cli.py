@@ -79,6 +79,11 @@ def driver_message(error: DBAPIError, url: str) -> str:
 def _serve(settings: Settings, args) -> int:
     from db import migrations
 
+    if settings.metrics_port == args.port:
+        log.error("configuration error: METRICS_PORT %d is the API's own port; give the metrics a port of their own.",
+                  args.port)
+        return 2
+
     if settings.metrics_port:
         # Before prometheus-client is first imported: it picks its multiprocess mode then.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_directory = tempfile.mkdtemp(prefix="tasks-api-metrics-")

@@ -1,5 +1,7 @@
 """Prometheus metrics on METRICS_PORT: every worker's requests counted once, on a port of their own."""
 
+import os
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -60,3 +62,13 @@ def test_metrics_are_off_unless_a_port_is_given(tmp_path):
     with serving(tmp_path / "server.log") as server:
         assert httpx.get(f"{server.url}/metrics", headers=headers_for("x")).status_code == 404  # not on the API
         assert "metrics" not in server.log()
+
+
+def test_metrics_on_the_apis_own_port_stop_the_start_with_one_line():
+    port = free_port()
+    environment = {**os.environ, "METRICS_PORT": str(port), "DATABASE_URL": "sqlite:///:memory:"}
+    run = subprocess.run([tasks_api_command(), "serve", "--port", str(port)], env=environment, capture_output=True,
+                         text=True, timeout=60, check=False)
+    output = (run.stdout + run.stderr).strip()
+    assert run.returncode == 2 and len(output.splitlines()) == 1, output
+    assert f"METRICS_PORT {port} is the API's own port" in output

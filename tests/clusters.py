@@ -45,9 +45,10 @@ class Cluster:
         self._run(str(binaries() / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "server.log"),
                   "-w", "-t", "30", "-o", f"-p {self.port} -k {self.directory}", "start")
 
-    def stop(self) -> None:
-        """Fast shutdown: open sessions are ended, as an outage or a scale to zero ends them."""
-        self._run(str(binaries() / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30", "-m", "fast", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """Fast shutdown: open sessions are ended, as an outage or a scale to zero ends them. Immediate:
+        every server process quits at once, as in a crash, and nothing more commits."""
+        self._run(str(binaries() / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30", "-m", mode, "stop")
 
     def execute(self, *statements: str, database: str = "postgres") -> list:
         """As the superuser, over the cluster's Unix socket (trusted); the rows of the last statement."""
